@@ -1,0 +1,96 @@
+// Package sim holds what every provider simulator shares: options, ground truth, and the
+// generic fault injection (429 storms, 5xx, slow responses) wrapped around a provider's handler.
+package sim
+
+import (
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// Simulator is a provider API stand-in that knows the ground truth of what it serves.
+type Simulator interface {
+	http.Handler
+	// Truth reports what the simulator holds and how often it was asked.
+	Truth() Truth
+}
+
+// Truth is a simulator's ground truth.
+type Truth struct {
+	Records int               // records that must arrive downstream exactly once
+	Totals  map[string]string // exact decimal money total per currency
+	// Requests counts requests served per key the simulator chooses (e.g. "acc-1 2026-11-20"),
+	// so tests can check that completed windows were not fetched again.
+	Requests map[string]int
+}
+
+// Options configures a simulator.
+type Options struct {
+	Seed    int64
+	Records int
+	// Now is the simulator's clock: only records that exist at Now() are served, so a test can
+	// advance it to make records arrive late. Nil means time.Now.
+	Now    func() time.Time
+	Faults Faults
+}
+
+// Clock returns o.Now or time.Now.
+func (o Options) Clock() func() time.Time {
+	if o.Now != nil {
+		return o.Now
+	}
+	return time.Now
+}
+
+// Faults injects misbehaviour; each "Every" is one in N requests (0 = never).
+type Faults struct {
+	TooManyRequestsEvery int           // 429 with Retry-After
+	RetryAfter           time.Duration // Retry-After sent with a 429; rounded up to seconds, default 1s
+	ServerErrorEvery     int           // 500
+	SlowEvery            int           // delay the response by SlowDelay
+	SlowDelay            time.Duration
+	ExpiredToken         bool // every request is refused as an expired token (provider-specific body)
+	MissingToken         bool // the simulator demands a token nobody sends
+}
+
+// Injector decides, request by request, which generic fault to serve. It is safe for
+// concurrent use.
+type Injector struct {
+	f  Faults
+	mu sync.Mutex
+	n  int
+}
+
+// NewInjector returns an injector for f.
+func NewInjector(f Faults) *Injector { return &Injector{f: f} }
+
+// Wrap serves generic faults before next. errorBody writes the provider's error body for a
+// status, so clients see their own error envelope.
+func (in *Injector) Wrap(next http.Handler, errorBody func(w http.ResponseWriter, status int)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		in.mu.Lock()
+		in.n++
+		n := in.n
+		in.mu.Unlock()
+		f := in.f
+		if f.SlowEvery > 0 && n%f.SlowEvery == 0 {
+			select {
+			case <-time.After(f.SlowDelay):
+			case <-r.Context().Done():
+				return
+			}
+		}
+		if f.TooManyRequestsEvery > 0 && n%f.TooManyRequestsEvery == 0 {
+			ra := max(f.RetryAfter, time.Second)
+			w.Header().Set("Retry-After", strconv.Itoa(int((ra+time.Second-1)/time.Second)))
+			errorBody(w, http.StatusTooManyRequests)
+			return
+		}
+		if f.ServerErrorEvery > 0 && n%f.ServerErrorEvery == 0 {
+			errorBody(w, http.StatusInternalServerError)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
