@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 	"time"
 
@@ -118,27 +119,18 @@ func NewLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 }
 
 type readiness struct {
+	mu    sync.Mutex
 	check func(ctx context.Context) error
-	mu    chan struct{}
 }
 
-func (r *readiness) set(f func(ctx context.Context) error) { r.lock(); r.check = f; r.unlock() }
-func (r *readiness) lock() {
-	if r.mu == nil {
-		r.mu = make(chan struct{}, 1)
-	}
-	r.mu <- struct{}{}
-}
-func (r *readiness) unlock() { <-r.mu }
+func (r *readiness) set(f func(ctx context.Context) error) { r.mu.Lock(); r.check = f; r.mu.Unlock() }
 func (r *readiness) get() func(ctx context.Context) error {
-	r.lock()
-	defer r.unlock()
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	return r.check
 }
 
 func serveHTTP(addr string, reg *prometheus.Registry, ready *readiness, logger *slog.Logger) (*http.Server, error) {
-	ready.lock()
-	ready.unlock()
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
