@@ -1,0 +1,268 @@
+package bus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	wmjetstream "github.com/ThreeDotsLabs/watermill-nats/v2/pkg/jetstream"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// SubscriberConfig configures a Subscriber.
+type SubscriberConfig struct {
+	// Consumer returns the JetStream consumer that Subscribe(topic) reads, typically by creating
+	// or updating a durable pull consumer (idempotent, so every replica may call it). Required.
+	Consumer func(ctx context.Context, topic string) (jetstream.Consumer, error)
+	// Unmarshaler turns JetStream messages into watermill messages; default CloudEvents.
+	Unmarshaler wmjetstream.Unmarshaler
+	// NakDelay gives the redelivery delay of a Nacked message by delivery attempt; default
+	// Backoff{}. TermSignal terminates the message instead.
+	NakDelay wmjetstream.Delay
+	// Concurrency is how many messages of one subscription are handled at once; default 1, which
+	// keeps the stream order.
+	Concurrency int
+	// AckWait bounds the handling of one message: its context ends then. Set it to the consumer's
+	// AckWait, after which JetStream redelivers anyway; default 30s.
+	AckWait time.Duration
+	// CloseTimeout bounds how long Close waits for in-flight messages; default 30s.
+	CloseTimeout time.Duration
+	// Logger receives consumer errors and failed acks; nil discards.
+	Logger *slog.Logger
+}
+
+func (c *SubscriberConfig) setDefaults() {
+	if c.Unmarshaler == nil {
+		c.Unmarshaler = CloudEvents{}
+	}
+	if c.NakDelay == nil {
+		c.NakDelay = Backoff{}
+	}
+	if c.Concurrency <= 0 {
+		c.Concurrency = 1
+	}
+	if c.AckWait <= 0 {
+		c.AckWait = 30 * time.Second
+	}
+	if c.CloseTimeout <= 0 {
+		c.CloseTimeout = 30 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Validate reports what is missing from c.
+func (c SubscriberConfig) Validate() error {
+	if c.Consumer == nil {
+		return errors.New("bus: SubscriberConfig.Consumer is missing")
+	}
+	return nil
+}
+
+// Subscriber is a watermill Subscriber on JetStream pull consumers (nats.go's jetstream
+// package). A message is acknowledged (and the ack confirmed by the server) only once its
+// handler Acks it; a Nack asks JetStream to redeliver it after NakDelay; a message whose handler
+// neither acks nor nacks within AckWait is left to JetStream's own redelivery.
+//
+// Messages are handled with a context that is not cancelled when the subscription stops, only
+// when AckWait has passed: stopping lets in-flight messages finish (Close waits up to
+// CloseTimeout) instead of failing them halfway. Messages fetched but not yet handed out are
+// left unacknowledged for JetStream to redeliver. The Subscriber never closes the connection.
+type Subscriber struct {
+	cfg     SubscriberConfig
+	closing chan struct{}
+	once    sync.Once
+	subs    sync.WaitGroup
+}
+
+var _ message.Subscriber = (*Subscriber)(nil)
+
+// NewSubscriber returns a Subscriber; cfg.Consumer is required.
+func NewSubscriber(cfg SubscriberConfig) (*Subscriber, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &Subscriber{cfg: cfg, closing: make(chan struct{})}, nil
+}
+
+// Subscribe starts consuming the consumer cfg.Consumer returns for topic. The channel is closed
+// when ctx ends or the Subscriber is closed; messages already received are still settled.
+func (s *Subscriber) Subscribe(ctx context.Context, topic string) (<-chan *message.Message, error) {
+	select {
+	case <-s.closing:
+		return nil, errors.New("bus: subscriber closed")
+	default:
+	}
+	cons, err := s.cfg.Consumer(ctx, topic)
+	if err != nil {
+		return nil, fmt.Errorf("bus: consumer for %s: %w", topic, err)
+	}
+	logger := s.cfg.Logger.With(slog.String("topic", topic))
+	if info := cons.CachedInfo(); info != nil {
+		logger = s.cfg.Logger.With(slog.String("stream", info.Stream), slog.String("consumer", info.Name))
+	}
+	sub := &subscription{
+		cfg:    s.cfg,
+		ctx:    context.WithoutCancel(ctx),
+		out:    make(chan *message.Message),
+		stop:   make(chan struct{}),
+		slots:  make(chan struct{}, s.cfg.Concurrency),
+		logger: logger,
+	}
+	cc, err := cons.Consume(sub.receive,
+		jetstream.PullMaxMessages(2*s.cfg.Concurrency),
+		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+			sub.logger.Warn("consumer error", slog.String("error", err.Error()))
+		}))
+	if err != nil {
+		return nil, fmt.Errorf("bus: consume %s: %w", topic, err)
+	}
+	s.subs.Add(1)
+	go func() {
+		defer s.subs.Done()
+		select {
+		case <-ctx.Done():
+		case <-s.closing:
+		}
+		sub.close(cc)
+	}()
+	return sub.out, nil
+}
+
+// Close stops every subscription and waits up to CloseTimeout for their in-flight messages to
+// be settled. It is safe to call more than once.
+func (s *Subscriber) Close() error {
+	s.once.Do(func() { close(s.closing) })
+	done := make(chan struct{})
+	go func() { s.subs.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-time.After(s.cfg.CloseTimeout):
+		return fmt.Errorf("bus: subscriber: in-flight messages not settled within %s", s.cfg.CloseTimeout)
+	}
+}
+
+type subscription struct {
+	cfg    SubscriberConfig
+	ctx    context.Context // values of the Subscribe context, never cancelled
+	out    chan *message.Message
+	stop   chan struct{}
+	slots  chan struct{} // one token per message in flight
+	logger *slog.Logger
+
+	mu       sync.RWMutex // held for reading while sending on out; for writing to close it
+	outDone  bool
+	inflight sync.WaitGroup
+}
+
+// receive is the consume callback: nats.go calls it for one message at a time, so blocking here
+// (no free slot, nobody reading) is the back-pressure.
+func (s *subscription) receive(jm jetstream.Msg) {
+	select {
+	case s.slots <- struct{}{}:
+	case <-s.stop:
+		return // left unacknowledged: redelivered after AckWait
+	}
+	wm, err := s.cfg.Unmarshaler.Unmarshal(jm)
+	if err != nil {
+		s.logger.Error("cannot unmarshal message", slog.String("subject", jm.Subject()), slog.String("error", err.Error()))
+		s.nak(jm, wm)
+		<-s.slots
+		return
+	}
+	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.AckWait)
+	wm.SetContext(ctx)
+
+	s.mu.RLock()
+	sent := false
+	if !s.outDone {
+		select {
+		case s.out <- wm:
+			sent = true
+			s.inflight.Add(1)
+		case <-s.stop:
+		}
+	}
+	s.mu.RUnlock()
+	if !sent {
+		cancel()
+		<-s.slots
+		return
+	}
+	go func() {
+		defer s.inflight.Done()
+		defer func() { <-s.slots }()
+		defer cancel()
+		s.settle(ctx, jm, wm)
+	}()
+}
+
+// settle waits for the handler's verdict and tells JetStream.
+func (s *subscription) settle(ctx context.Context, jm jetstream.Msg, wm *message.Message) {
+	select {
+	case <-wm.Acked():
+		// The ack itself gets a little time even if handling used up AckWait.
+		actx, cancel := context.WithTimeout(s.ctx, 5*time.Second)
+		defer cancel()
+		if err := jm.DoubleAck(actx); err != nil {
+			s.logger.Warn("ack failed; the message will be redelivered", slog.String("subject", jm.Subject()),
+				slog.String("ce_id", wm.UUID), slog.String("error", err.Error()))
+		}
+	case <-wm.Nacked():
+		s.nak(jm, wm)
+	case <-ctx.Done():
+		s.logger.Warn("handler exceeded ack wait; JetStream redelivers the message",
+			slog.String("subject", jm.Subject()), slog.String("ce_id", wm.UUID), slog.Duration("wait", s.cfg.AckWait))
+	}
+}
+
+func (s *subscription) nak(jm jetstream.Msg, wm *message.Message) {
+	attempt := uint64(1)
+	if meta, err := jm.Metadata(); err == nil {
+		attempt = meta.NumDelivered
+	}
+	delay := s.cfg.NakDelay.WaitTime(attempt)
+	var err error
+	if delay == wmjetstream.TermSignal {
+		err = jm.Term()
+	} else {
+		err = jm.NakWithDelay(delay)
+	}
+	if err != nil {
+		id := ""
+		if wm != nil {
+			id = wm.UUID
+		}
+		s.logger.Warn("nak failed; the message will be redelivered after ack wait", slog.String("subject", jm.Subject()),
+			slog.String("ce_id", id), slog.Uint64("attempt", attempt), slog.String("error", err.Error()))
+	}
+}
+
+// close stops fetching, closes out, and waits for the messages handed out to be settled.
+func (s *subscription) close(cc jetstream.ConsumeContext) {
+	close(s.stop)
+	s.mu.Lock()
+	s.outDone = true
+	close(s.out)
+	s.mu.Unlock()
+	cc.Stop()
+	select {
+	case <-cc.Closed():
+	case <-time.After(s.cfg.CloseTimeout):
+		s.logger.Warn("consumer did not stop in time")
+	}
+	done := make(chan struct{})
+	go func() { s.inflight.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(s.cfg.CloseTimeout):
+		s.logger.Warn("in-flight messages not settled in time; JetStream redelivers them")
+	}
+}

@@ -1,0 +1,71 @@
+package normalize
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+const labelProvider = "provider"
+
+type metrics struct {
+	processed   *prometheus.CounterVec
+	deadLetters *prometheus.CounterVec
+	mapDuration prometheus.Histogram
+	lag         *prometheus.GaugeVec
+}
+
+// newMetrics registers the normalizer's metrics on reg (nil: not registered). Registering twice
+// on one registry (two normalizers in one process) reuses the first collectors.
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		processed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "chargeline_normalizer_records_processed_total",
+			Help: "Raw records mapped and acknowledged after their events were stored.",
+		}, []string{labelProvider}),
+		deadLetters: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "chargeline_normalizer_dlq_total",
+			Help: "Raw records sent to the DLQ (unmappable, panicking, or out of deliveries).",
+		}, []string{labelProvider}),
+		mapDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "chargeline_normalizer_map_duration_seconds",
+			Help:    "Time a provider's Map took for one raw record.",
+			Buckets: prometheus.ExponentialBuckets(1e-6, 4, 10), // 1µs … 0.26s
+		}),
+		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "chargeline_normalizer_consumer_lag_messages",
+			Help: "Raw records not yet delivered to the normalizer's consumer, per provider.",
+		}, []string{labelProvider}),
+	}
+	if reg == nil {
+		return m, nil
+	}
+	var err error
+	if m.processed, err = register(reg, m.processed); err != nil {
+		return nil, err
+	}
+	if m.deadLetters, err = register(reg, m.deadLetters); err != nil {
+		return nil, err
+	}
+	if m.mapDuration, err = register(reg, m.mapDuration); err != nil {
+		return nil, err
+	}
+	if m.lag, err = register(reg, m.lag); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
+	if err := reg.Register(c); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
+			if existing, ok := are.ExistingCollector.(C); ok {
+				return existing, nil
+			}
+		}
+		return c, fmt.Errorf("normalize: register metrics: %w", err)
+	}
+	return c, nil
+}

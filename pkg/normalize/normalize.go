@@ -1,0 +1,278 @@
+// Package normalize turns raw provider records into canonical events; a record is acknowledged
+// only after its events have their PubAck.
+//
+// One durable JetStream pull consumer per provider, normalizer-<provider> on RAW filtered to
+// raw.<provider>.>, is shared by every replica, so each record is handled by one of them. A
+// record the provider cannot map (events.ErrUnmappable), whose mapping panics, or whose events
+// break their JSON Schema goes to dlq.normalize.<provider> with the reason; any other failure
+// (EVENTS unavailable, a timeout) is redelivered after a growing delay, and after MaxDeliver
+// deliveries it goes to the DLQ as "max deliveries exceeded".
+package normalize
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/santhosh-tekuri/jsonschema/v6"
+
+	"github.com/chargeline/chargeline/pkg/bus"
+	"github.com/chargeline/chargeline/pkg/config"
+	"github.com/chargeline/chargeline/pkg/events"
+	"github.com/chargeline/chargeline/pkg/providers"
+	eventschema "github.com/chargeline/chargeline/schemas/events"
+)
+
+// Stage is the normalizer's stage in dlq.<stage>.<provider>.
+const Stage = "normalize"
+
+// deadLetterRetries are deliveries the consumer allows beyond MaxDeliver: a record failing on
+// its MaxDeliver-th delivery is dead-lettered, and should storing the dead letter fail too, these
+// deliveries try again instead of leaving the record stranded.
+const deadLetterRetries = 3
+
+// lagInterval is how often the consumer lag gauge is refreshed.
+const lagInterval = 10 * time.Second
+
+// ConsumerName is the durable consumer the normalizers of provider share.
+func ConsumerName(provider string) string { return "normalizer-" + provider }
+
+// Normalizer maps the raw records of its providers. Several Normalizers, in one process or many,
+// share the work of a provider's consumer.
+type Normalizer struct {
+	cfg        Config
+	js         jetstream.JetStream
+	providers  []providers.Provider
+	logger     *slog.Logger
+	metrics    *metrics
+	pub        *bus.Publisher
+	validators map[string]*jsonschema.Schema
+}
+
+// New builds a Normalizer for the providers cfg.Providers names among known (all of known when
+// cfg.Providers is empty). It does not touch NATS; Run does. logger nil discards; reg nil
+// registers no metrics.
+func New(cfg Config, js jetstream.JetStream, known []providers.Provider, logger *slog.Logger, reg prometheus.Registerer) (*Normalizer, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if js == nil {
+		return nil, errors.New("normalize: New: jetstream is nil")
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	selected := known
+	if len(cfg.Providers) > 0 {
+		selected = nil
+		var names []string
+		for _, p := range known {
+			names = append(names, p.Name())
+		}
+		for _, name := range cfg.Providers {
+			i := slices.Index(names, name)
+			if i < 0 {
+				return nil, fmt.Errorf("%w: --normalizer-providers/NORMALIZER_PROVIDERS: %w %q (known: %s)",
+					config.ErrInvalid, providers.ErrUnknown, name, strings.Join(names, ", "))
+			}
+			selected = append(selected, known[i])
+		}
+	}
+	if len(selected) == 0 {
+		return nil, fmt.Errorf("%w: --normalizer-providers/NORMALIZER_PROVIDERS: no provider to normalize", config.ErrInvalid)
+	}
+	m, err := newMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
+	pub, err := bus.NewPublisher(js, bus.PublisherConfig{})
+	if err != nil {
+		return nil, err
+	}
+	n := &Normalizer{cfg: cfg, js: js, providers: selected, logger: logger, metrics: m, pub: pub}
+	if !cfg.SkipValidation {
+		n.validators = map[string]*jsonschema.Schema{}
+		for _, typ := range eventschema.Types() {
+			if n.validators[typ], err = eventschema.Validator(typ); err != nil {
+				return nil, fmt.Errorf("normalize: %w", err)
+			}
+		}
+	}
+	return n, nil
+}
+
+// Run consumes until ctx ends, then stops fetching, lets in-flight records finish (up to
+// CloseTimeout) and returns nil. It returns an error if a consumer cannot be created, e.g. when
+// the streams are not provisioned.
+func (n *Normalizer) Run(ctx context.Context) error {
+	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: n.cfg.CloseTimeout}, watermill.NewSlogLogger(n.logger))
+	if err != nil {
+		return fmt.Errorf("normalize: %w", err)
+	}
+	sub, err := bus.NewSubscriber(bus.SubscriberConfig{
+		Consumer:     n.consumer,
+		NakDelay:     bus.Backoff{Initial: n.cfg.RetryDelay, Max: n.cfg.RetryMaxDelay},
+		Concurrency:  n.cfg.Concurrency,
+		AckWait:      n.cfg.AckWait,
+		CloseTimeout: n.cfg.CloseTimeout,
+		Logger:       n.logger,
+	})
+	if err != nil {
+		return fmt.Errorf("normalize: %w", err)
+	}
+	for _, p := range n.providers {
+		name := p.Name()
+		dlq, err := bus.DLQ(bus.DLQConfig{
+			Publisher:  n.pub,
+			Stage:      Stage,
+			MaxDeliver: n.cfg.MaxDeliver,
+			Provider:   func(*message.Message) string { return name },
+			DeadLettered: func(*message.Message, string, string) {
+				n.metrics.deadLetters.WithLabelValues(name).Inc()
+			},
+			Logger: n.logger,
+		})
+		if err != nil {
+			return fmt.Errorf("normalize: %w", err)
+		}
+		n.metrics.processed.WithLabelValues(name)
+		n.metrics.deadLetters.WithLabelValues(name)
+		h := router.AddConsumerHandler("normalize-"+name, "raw."+name+".>", sub, n.handler(p))
+		// The DLQ sits outside the Recoverer so that it sees a panic as RecoveredPanicError.
+		h.AddMiddleware(dlq, middleware.Recoverer)
+	}
+
+	lagCtx, stopLag := context.WithCancel(ctx)
+	lagDone := make(chan struct{})
+	go func() { defer close(lagDone); n.watchLag(lagCtx) }()
+
+	runErr := router.Run(ctx)
+	if runErr != nil && ctx.Err() != nil {
+		runErr = nil // cancelled while starting: nothing is in flight
+	}
+	if runErr != nil {
+		// Run failed before or while starting; the router never closes itself then.
+		runErr = errors.Join(fmt.Errorf("normalize: %w", runErr), router.Close())
+	}
+	stopLag()
+	<-lagDone
+	// The router waited for the handlers; this waits for the acks they asked for.
+	if err := sub.Close(); err != nil {
+		runErr = errors.Join(runErr, fmt.Errorf("normalize: %w", err))
+	}
+	if runErr == nil {
+		n.logger.Info("normalizer stopped")
+	}
+	return runErr
+}
+
+// consumer creates or updates the durable consumer of the provider whose raw subjects topic
+// ("raw.<provider>.>") covers. Every replica does the same, so the configuration converges.
+func (n *Normalizer) consumer(ctx context.Context, topic string) (jetstream.Consumer, error) {
+	provider := strings.TrimSuffix(strings.TrimPrefix(topic, "raw."), ".>")
+	return n.js.CreateOrUpdateConsumer(ctx, bus.StreamRaw, jetstream.ConsumerConfig{
+		Durable:       ConsumerName(provider),
+		Description:   "chargeline normalizer of " + provider + " raw records",
+		FilterSubject: topic,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       n.cfg.AckWait,
+		MaxDeliver:    n.cfg.MaxDeliver + deadLetterRetries,
+	})
+}
+
+// handler maps one raw record of p and publishes its events, returning only once every event
+// has its PubAck; the router then acks the record.
+func (n *Normalizer) handler(p providers.Provider) message.NoPublishHandlerFunc {
+	name := p.Name()
+	return func(msg *message.Message) error {
+		raw, err := events.ParseRaw(bus.Subject(msg), bus.Header(msg), msg.Payload, bus.StreamSequence(msg))
+		if err != nil {
+			return fmt.Errorf("%w: %w", events.ErrUnmappable, err)
+		}
+		start := time.Now()
+		evs, err := p.Map(raw)
+		n.metrics.mapDuration.Observe(time.Since(start).Seconds())
+		if err != nil {
+			return fmt.Errorf("normalize: map %s record %s: %w", raw.Subject(), raw.RecordID, err)
+		}
+		// Events go out grouped by subject, in the order Map returned them.
+		var subjects []string
+		bySubject := map[string][]*message.Message{}
+		for i, e := range evs {
+			if err := n.check(name, e); err != nil {
+				return fmt.Errorf("%w: %s record %s: event %d: %w", events.ErrUnmappable, raw.Subject(), raw.RecordID, i, err)
+			}
+			wm := bus.Message(events.EventMsg(e))
+			wm.SetContext(msg.Context())
+			s := e.NATSSubject()
+			if _, ok := bySubject[s]; !ok {
+				subjects = append(subjects, s)
+			}
+			bySubject[s] = append(bySubject[s], wm)
+		}
+		for _, s := range subjects {
+			if err := n.pub.Publish(s, bySubject[s]...); err != nil {
+				return fmt.Errorf("normalize: events of %s record %s: %w", raw.Subject(), raw.RecordID, err)
+			}
+		}
+		n.metrics.processed.WithLabelValues(name).Inc()
+		return nil
+	}
+}
+
+// check refuses an event no retry can fix: one that is not the provider's, lacks an id, or
+// breaks its JSON Schema.
+func (n *Normalizer) check(provider string, e events.Event) error {
+	switch {
+	case e.Provider != provider:
+		return fmt.Errorf("event of provider %q from the %s mapping", e.Provider, provider)
+	case e.ID == "":
+		return errors.New("event without id")
+	case e.Subject == "" || e.Source == "":
+		return fmt.Errorf("event %s without ce-subject or ce-source", e.ID)
+	}
+	if n.validators == nil {
+		return nil
+	}
+	v, ok := n.validators[e.Type]
+	if !ok {
+		return fmt.Errorf("event %s has unknown type %q", e.ID, e.Type)
+	}
+	if err := eventschema.Validate(v, e.Data); err != nil {
+		return fmt.Errorf("event %s: %w", e.ID, err)
+	}
+	return nil
+}
+
+// watchLag refreshes the consumer lag gauge until ctx ends.
+func (n *Normalizer) watchLag(ctx context.Context) {
+	t := time.NewTicker(lagInterval)
+	defer t.Stop()
+	for {
+		for _, p := range n.providers {
+			c, err := n.js.Consumer(ctx, bus.StreamRaw, ConsumerName(p.Name()))
+			if err != nil {
+				continue // not created yet, or NATS unavailable: the next tick tries again
+			}
+			if info := c.CachedInfo(); info != nil {
+				n.metrics.lag.WithLabelValues(p.Name()).Set(float64(info.NumPending))
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
