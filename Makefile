@@ -1,0 +1,50 @@
+# chargeline: `make run` brings the whole pipeline up locally; `make test` runs every test.
+SHELL := /bin/bash
+GO ?= go
+export PATH := /usr/local/go/bin:$(PATH)
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: run test deps build vet fuzz bench clean
+
+## run: start embedded NATS, a local ClickHouse, the simulators and every service; Ctrl-C stops
+run: deps
+	$(GO) run ./services/devstack $(ARGS)
+
+## test: the whole suite against real NATS JetStream and a real clickhouse-server
+test: deps vet
+	$(GO) test -race -count=1 -timeout 15m ./...
+	$(MAKE) fuzz FUZZTIME=10s
+
+## deps: install what is missing (clickhouse-server from Debian's packages, Go modules)
+deps:
+	@command -v $(GO) >/dev/null || { echo "Go is missing: install Go 1.26 (https://go.dev/dl/)"; exit 1; }
+	@if ! command -v clickhouse-server >/dev/null && [ ! -x /usr/sbin/clickhouse-server ]; then \
+		echo "installing clickhouse-server (Debian package)…"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq clickhouse-server clickhouse-client; \
+	fi
+	@$(GO) mod download
+
+## vet: gofmt and go vet
+vet:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+## fuzz: run every mapping fuzz target briefly (FUZZTIME=…)
+FUZZTIME ?= 30s
+fuzz:
+	@for pkg in $$($(GO) list ./pkg/providers/...); do \
+		for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+			echo "fuzz $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f\$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+		done; \
+	done
+
+## build: binaries of every service into bin/
+build:
+	$(GO) build -o bin/ ./services/...
+
+## bench: Go benchmarks
+bench: deps
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+clean:
+	rm -rf .data bin

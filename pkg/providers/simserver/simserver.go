@@ -1,0 +1,141 @@
+// Package simserver serves every provider's simulator on one listener: /<provider>/… is the
+// provider's API (its base URL is http://<addr>/<provider>), and /truth reports each
+// simulator's ground truth as JSON, so devstack and the tests can compare what reached
+// ClickHouse with what the providers hold.
+package simserver
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/chargeline/chargeline/pkg/config"
+	"github.com/chargeline/chargeline/pkg/providers"
+	"github.com/chargeline/chargeline/pkg/providers/sim"
+)
+
+// Settings declares providersim's settings.
+func Settings() []config.Setting {
+	return []config.Setting{
+		{Name: "addr", Env: "PROVIDERSIM_ADDR", Default: "127.0.0.1:8081", Usage: "listen address of the simulated provider APIs"},
+		{Name: "seed", Env: "PROVIDERSIM_SEED", Kind: config.Int, Default: "1", Usage: "seed of the synthetic data"},
+		{Name: "records", Env: "PROVIDERSIM_RECORDS", Kind: config.Int, Default: "5000", Min: 1, Usage: "records per provider"},
+		{Name: "sim-providers", Env: "PROVIDERSIM_PROVIDERS", Kind: config.List, Usage: "providers to simulate (default all)"},
+		{Name: "fault-429-every", Env: "PROVIDERSIM_FAULT_429_EVERY", Kind: config.Int, Default: "0", Usage: "answer one request in N with 429 and Retry-After (0 = never)"},
+		{Name: "fault-500-every", Env: "PROVIDERSIM_FAULT_500_EVERY", Kind: config.Int, Default: "0", Usage: "answer one request in N with 500 (0 = never)"},
+		{Name: "fault-slow-every", Env: "PROVIDERSIM_FAULT_SLOW_EVERY", Kind: config.Int, Default: "0", Usage: "delay one response in N by --fault-slow-delay (0 = never)"},
+		{Name: "fault-slow-delay", Env: "PROVIDERSIM_FAULT_SLOW_DELAY", Kind: config.Duration, Default: "2s", Usage: "delay of a slow response"},
+		{Name: "fault-expired-token", Env: "PROVIDERSIM_FAULT_EXPIRED_TOKEN", Kind: config.Bool, Default: "false", Usage: "refuse every request as an expired token"},
+	}
+}
+
+// Config configures a Server.
+type Config struct {
+	Addr      string
+	Providers []string // empty = all
+	Options   sim.Options
+}
+
+// ConfigFrom reads Settings from v.
+func ConfigFrom(v config.Values) Config {
+	return Config{
+		Addr:      v.String("addr"),
+		Providers: v.List("sim-providers"),
+		Options: sim.Options{
+			Seed:    int64(v.Int("seed")),
+			Records: v.Int("records"),
+			Faults: sim.Faults{
+				TooManyRequestsEvery: v.Int("fault-429-every"),
+				ServerErrorEvery:     v.Int("fault-500-every"),
+				SlowEvery:            v.Int("fault-slow-every"),
+				SlowDelay:            v.Duration("fault-slow-delay"),
+				ExpiredToken:         v.Bool("fault-expired-token"),
+			},
+		},
+	}
+}
+
+// Server is the running simulator set.
+type Server struct {
+	cfg    Config
+	sims   map[string]sim.Simulator
+	mux    *http.ServeMux
+	logger *slog.Logger
+}
+
+// New builds the simulators of cfg.Providers.
+func New(cfg Config, logger *slog.Logger) (*Server, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{cfg: cfg, sims: map[string]sim.Simulator{}, mux: http.NewServeMux(), logger: logger}
+	for _, p := range providers.All() {
+		if len(cfg.Providers) > 0 && !slices.Contains(cfg.Providers, p.Name()) {
+			continue
+		}
+		sm := p.NewSimulator(cfg.Options)
+		s.sims[p.Name()] = sm
+		prefix := "/" + p.Name()
+		s.mux.Handle(prefix+"/", http.StripPrefix(prefix, sm))
+	}
+	for _, name := range cfg.Providers {
+		if _, ok := s.sims[name]; !ok {
+			_, err := providers.Lookup(name)
+			return nil, fmt.Errorf("%w: --sim-providers/PROVIDERSIM_PROVIDERS: %w", config.ErrInvalid, err)
+		}
+	}
+	s.mux.HandleFunc("GET /truth", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(s.Truth())
+	})
+	return s, nil
+}
+
+// Handler serves every simulator under /<provider>/ and /truth.
+func (s *Server) Handler() http.Handler { return s.mux }
+
+// Truth returns each simulator's ground truth by provider.
+func (s *Server) Truth() map[string]sim.Truth {
+	out := map[string]sim.Truth{}
+	for name, sm := range s.sims {
+		out[name] = sm.Truth()
+	}
+	return out
+}
+
+// BaseURL is the base URL a provider's client uses to reach its simulator at addr.
+func BaseURL(addr, provider string) string { return "http://" + addr + "/" + provider }
+
+// Run serves until ctx is cancelled.
+func (s *Server) Run(ctx context.Context) error {
+	ln, err := net.Listen("tcp", s.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("%w: --addr/PROVIDERSIM_ADDR: %w", config.ErrInvalid, err)
+	}
+	return s.Serve(ctx, ln)
+}
+
+// Serve serves on ln until ctx is cancelled.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{Handler: s.mux, ReadHeaderTimeout: 5 * time.Second}
+	s.logger.Info("provider simulators listening", slog.String("addr", ln.Addr().String()), slog.Int("providers", len(s.sims)))
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("simserver: %w", err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("simserver: shutdown: %w", err)
+	}
+	return nil
+}
