@@ -1,12 +1,3 @@
-// Package normalize turns raw provider records into canonical events; a record is acknowledged
-// only after its events have their PubAck.
-//
-// One durable JetStream pull consumer per provider, normalizer-<provider> on RAW filtered to
-// raw.<provider>.>, is shared by every replica, so each record is handled by one of them. A
-// record the provider cannot map (events.ErrUnmappable), whose mapping panics, or whose events
-// break their JSON Schema goes to dlq.normalize.<provider> with the reason; any other failure
-// (EVENTS unavailable, a timeout) is redelivered after a growing delay, and after MaxDeliver
-// deliveries it goes to the DLQ as "max deliveries exceeded".
 package normalize
 
 import (

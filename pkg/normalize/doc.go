@@ -1,0 +1,24 @@
+// Package normalize turns raw provider records into canonical events; a record is acknowledged
+// only after its events have their PubAck.
+//
+// One durable JetStream pull consumer per provider, normalizer-<provider> on RAW filtered to
+// raw.<provider>.>, is shared by every replica, so each record is handled by one of them. A
+// record the provider cannot map (events.ErrUnmappable), whose mapping panics, or whose events
+// break their JSON Schema goes to dlq.normalize.<provider> with the reason; any other failure
+// (EVENTS unavailable, a timeout) is redelivered after a growing delay, and after MaxDeliver
+// deliveries it goes to the DLQ as "max deliveries exceeded".
+//
+// # Use
+//
+//	n, err := normalize.New(normalize.ConfigFrom(values), js, providers.All(), logger, registry)
+//	…
+//	err = n.Run(ctx) // nil once ctx is cancelled and in-flight records are settled
+//
+// # Failure routing
+//
+// The DLQ message keeps the raw record's body and headers and adds chargeline-error,
+// chargeline-stage (normalize), chargeline-original-subject, chargeline-original-sequence and
+// chargeline-attempts; its Nats-Msg-Id is "dlq-normalize-<raw ce-id>", so a record dead-lettered
+// twice inside the duplicate window is stored once. The consumer's MaxDeliver is MaxDeliver plus a
+// few deliveries reserved for retrying a dead letter that could not be stored.
+package normalize
