@@ -82,6 +82,12 @@ func TestSettingsDefaultsAreValid(t *testing.T) {
 }
 
 func TestNewRejectsUnknownProvider(t *testing.T) {
+	if err := (normalize.Config{Providers: []string{"nope"}}).Check(providers.All()); !errors.Is(err, providers.ErrUnknown) {
+		t.Errorf("Check = %v, want providers.ErrUnknown", err)
+	}
+	if err := (normalize.Config{}).Check(providers.All()); err != nil {
+		t.Errorf("Check of the zero Config = %v, want nil (defaults)", err)
+	}
 	srv := natstest.Start(t)
 	_, err := normalize.New(normalize.Config{Providers: []string{"nope"}}, srv.JS, providers.All(), nil, nil)
 	if !errors.Is(err, config.ErrInvalid) || !errors.Is(err, providers.ErrUnknown) || !strings.Contains(err.Error(), "NORMALIZER_PROVIDERS") {

@@ -54,7 +54,7 @@ type Normalizer struct {
 // registers no metrics.
 func New(cfg Config, js jetstream.JetStream, known []providers.Provider, logger *slog.Logger, reg prometheus.Registerer) (*Normalizer, error) {
 	cfg.setDefaults()
-	if err := cfg.Validate(); err != nil {
+	if err := cfg.Check(known); err != nil {
 		return nil, err
 	}
 	if js == nil {
@@ -63,24 +63,9 @@ func New(cfg Config, js jetstream.JetStream, known []providers.Provider, logger 
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	selected := known
-	if len(cfg.Providers) > 0 {
-		selected = nil
-		var names []string
-		for _, p := range known {
-			names = append(names, p.Name())
-		}
-		for _, name := range cfg.Providers {
-			i := slices.Index(names, name)
-			if i < 0 {
-				return nil, fmt.Errorf("%w: --normalizer-providers/NORMALIZER_PROVIDERS: %w %q (known: %s)",
-					config.ErrInvalid, providers.ErrUnknown, name, strings.Join(names, ", "))
-			}
-			selected = append(selected, known[i])
-		}
-	}
-	if len(selected) == 0 {
-		return nil, fmt.Errorf("%w: --normalizer-providers/NORMALIZER_PROVIDERS: no provider to normalize", config.ErrInvalid)
+	selected, err := cfg.selectProviders(known)
+	if err != nil {
+		return nil, err
 	}
 	m, err := newMetrics(reg)
 	if err != nil {
@@ -100,6 +85,41 @@ func New(cfg Config, js jetstream.JetStream, known []providers.Provider, logger 
 		}
 	}
 	return n, nil
+}
+
+// Check reports what New would refuse in cfg (zero fields taking their defaults) with the
+// providers known, so a main can fail on configuration before it connects anywhere.
+func (cfg Config) Check(known []providers.Provider) error {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	_, err := cfg.selectProviders(known)
+	return err
+}
+
+// selectProviders returns the providers cfg.Providers names, all of known if it names none.
+func (cfg Config) selectProviders(known []providers.Provider) ([]providers.Provider, error) {
+	if len(cfg.Providers) == 0 {
+		if len(known) == 0 {
+			return nil, fmt.Errorf("%w: --normalizer-providers/NORMALIZER_PROVIDERS: no provider to normalize", config.ErrInvalid)
+		}
+		return known, nil
+	}
+	var names []string
+	for _, p := range known {
+		names = append(names, p.Name())
+	}
+	var selected []providers.Provider
+	for _, name := range cfg.Providers {
+		i := slices.Index(names, name)
+		if i < 0 {
+			return nil, fmt.Errorf("%w: --normalizer-providers/NORMALIZER_PROVIDERS: %w %q (known: %s)",
+				config.ErrInvalid, providers.ErrUnknown, name, strings.Join(names, ", "))
+		}
+		selected = append(selected, known[i])
+	}
+	return selected, nil
 }
 
 // Run consumes until ctx ends, then stops fetching, lets in-flight records finish (up to

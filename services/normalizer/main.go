@@ -27,6 +27,9 @@ func main() {
 
 func run(ctx context.Context, env service.Env) error {
 	cfg := normalize.ConfigFrom(env.Values)
+	if err := cfg.Check(providers.All()); err != nil {
+		return err // before connecting: a bad setting is reported as such
+	}
 	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	nc, err := bus.Connect(cctx, bus.ConnFrom(env.Values, "chargeline-normalizer"), env.Logger)
