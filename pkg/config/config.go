@@ -76,7 +76,14 @@ func Load(fs *flag.FlagSet, args []string, getenv func(string) string, settings 
 			if s.Secret {
 				def = ""
 			}
-			flagVals[s.Name] = fs.String(s.Name, def, usage)
+			val := new(string)
+			*val = def
+			if s.Kind == Bool {
+				fs.Var((*boolFlag)(val), s.Name, usage) // --flag alone means true
+			} else {
+				fs.StringVar(val, s.Name, def, usage)
+			}
+			flagVals[s.Name] = val
 		}
 	}
 	if err := fs.Parse(args); err != nil {
@@ -246,3 +253,10 @@ func splitList(s string) []string {
 	}
 	return out
 }
+
+// boolFlag lets a Bool setting be given as a bare --flag, like the flag package's bools.
+type boolFlag string
+
+func (b *boolFlag) String() string     { return string(*b) }
+func (b *boolFlag) Set(v string) error { *b = boolFlag(v); return nil }
+func (b *boolFlag) IsBoolFlag() bool   { return true }

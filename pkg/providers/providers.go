@@ -32,6 +32,9 @@ type Provider interface {
 	Map(raw events.Raw) ([]events.Event, error)
 	// NewSimulator serves the provider's API from deterministic synthetic data.
 	NewSimulator(opts sim.Options) sim.Simulator
+	// SimEnv returns the settings (as environment variables) that point the provider's source
+	// at its simulator served at baseURL: devstack and the end-to-end tests use it.
+	SimEnv(baseURL string) map[string]string
 }
 
 // All returns every provider chargeline ships: the registration list.

@@ -13,8 +13,8 @@ import (
 
 // Defaults of the BEMO_* settings.
 const (
-	// DefaultBaseURL is where providersim serves the Be-Mo API by default (no path prefix).
-	DefaultBaseURL      = "http://127.0.0.1:8081"
+	// DefaultBaseURL is where providersim (and make run) serve the Be-Mo API by default.
+	DefaultBaseURL      = "http://127.0.0.1:8081/bemo"
 	DefaultPageSize     = 100
 	DefaultSettleDays   = 1
 	DefaultStartDays    = 30 // the first poll starts this many days before today

@@ -40,7 +40,10 @@ func SimAccounts() []string { return []string{"acc-1", "acc-2", "acc-3"} }
 
 // SimEnv returns the BEMO_* environment that points a source at a simulator served at baseURL
 // (providersim, httptest): devstack and tests pass it to config.Load as getenv.
-func SimEnv(baseURL string) map[string]string {
+func SimEnv(baseURL string) map[string]string { return Provider{}.SimEnv(baseURL) }
+
+// SimEnv returns the BEMO_* environment that points a source at a simulator served at baseURL.
+func (Provider) SimEnv(baseURL string) map[string]string {
 	return map[string]string{
 		"BEMO_BASE_URL":         baseURL,
 		"BEMO_ACCESS_TOKEN":     SimAccessToken,
