@@ -45,6 +45,10 @@ type Config struct {
 	// Fresh wipes Dir's NATS and ClickHouse data first, so a run's summary only counts its own
 	// records.
 	Fresh bool
+	// Providers replaces providers.All() (tests steer a provider's clock this way).
+	Providers []providers.Provider
+	// Now is the simulators' clock; nil = time.Now.
+	Now func() time.Time
 }
 
 // Settings declares devstack's settings.
@@ -90,6 +94,9 @@ func (c *Config) setDefaults() {
 	if c.ClickHousePort == 0 {
 		c.ClickHousePort = 19000
 	}
+	if c.Providers == nil {
+		c.Providers = providers.All()
+	}
 }
 
 // Stack is a running pipeline.
@@ -105,6 +112,7 @@ type Stack struct {
 	Sink       *sink.Sink
 
 	stops []func() // in reverse start order
+	once  sync.Once
 }
 
 // Start brings every part up. Stop must be called.
@@ -151,7 +159,10 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Stack, err 
 		return nil, fmt.Errorf("devstack: %w", err)
 	}
 
-	s.Sim, err = simserver.New(simserver.Config{Options: sim.Options{Seed: cfg.Seed, Records: cfg.Records, Faults: cfg.Faults}}, logger)
+	s.Sim, err = simserver.New(simserver.Config{
+		Options:   sim.Options{Seed: cfg.Seed, Records: cfg.Records, Faults: cfg.Faults, Now: cfg.Now},
+		Providers: cfg.Providers,
+	}, logger)
 	if err != nil {
 		return nil, fmt.Errorf("devstack: %w", err)
 	}
@@ -196,7 +207,7 @@ func (s *Stack) RunSink(ctx context.Context, cfg sink.Config) error {
 
 // RunNormalizer starts a normalizer for every provider.
 func (s *Stack) RunNormalizer(ctx context.Context, cfg normalize.Config) error {
-	n, err := normalize.New(cfg, s.JS, providers.All(), s.logger.With(slog.String("component", "normalizer")), nil)
+	n, err := normalize.New(cfg, s.JS, s.cfg.Providers, s.logger.With(slog.String("component", "normalizer")), nil)
 	if err != nil {
 		return err
 	}
@@ -206,7 +217,7 @@ func (s *Stack) RunNormalizer(ctx context.Context, cfg normalize.Config) error {
 
 // RunPollers starts a poller for every provider, configured against the simulators.
 func (s *Stack) RunPollers(ctx context.Context) error {
-	for _, p := range providers.All() {
+	for _, p := range s.cfg.Providers {
 		sched, err := s.Scheduler(ctx, p, poll.Config{Interval: s.cfg.PollInterval})
 		if err != nil {
 			return err
@@ -232,10 +243,12 @@ func (s *Stack) Scheduler(ctx context.Context, p providers.Provider, cfg poll.Co
 	return poll.NewScheduler(ctx, cfg, src, s.JS, s.logger.With(slog.String("component", "poller")), nil)
 }
 
+// Providers returns the providers the stack runs.
+func (s *Stack) Providers() []providers.Provider { return s.cfg.Providers }
+
 // Stop stops every part, newest first.
 func (s *Stack) Stop() {
-	var once sync.Once
-	once.Do(func() {
+	s.once.Do(func() {
 		for i := len(s.stops) - 1; i >= 0; i-- {
 			s.stops[i]()
 		}

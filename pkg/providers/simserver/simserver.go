@@ -37,16 +37,18 @@ func Settings() []config.Setting {
 
 // Config configures a Server.
 type Config struct {
-	Addr      string
-	Providers []string // empty = all
-	Options   sim.Options
+	Addr    string
+	Names   []string // providers to simulate; empty = all
+	Options sim.Options
+	// Providers replaces providers.All() (tests steer a provider's clock this way).
+	Providers []providers.Provider
 }
 
 // ConfigFrom reads Settings from v.
 func ConfigFrom(v config.Values) Config {
 	return Config{
-		Addr:      v.String("addr"),
-		Providers: v.List("sim-providers"),
+		Addr:  v.String("addr"),
+		Names: v.List("sim-providers"),
 		Options: sim.Options{
 			Seed:    int64(v.Int("seed")),
 			Records: v.Int("records"),
@@ -75,8 +77,11 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{cfg: cfg, sims: map[string]sim.Simulator{}, mux: http.NewServeMux(), logger: logger}
-	for _, p := range providers.All() {
-		if len(cfg.Providers) > 0 && !slices.Contains(cfg.Providers, p.Name()) {
+	if cfg.Providers == nil {
+		cfg.Providers = providers.All()
+	}
+	for _, p := range cfg.Providers {
+		if len(cfg.Names) > 0 && !slices.Contains(cfg.Names, p.Name()) {
 			continue
 		}
 		sm := p.NewSimulator(cfg.Options)
@@ -84,7 +89,7 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 		prefix := "/" + p.Name()
 		s.mux.Handle(prefix+"/", http.StripPrefix(prefix, sm))
 	}
-	for _, name := range cfg.Providers {
+	for _, name := range cfg.Names {
 		if _, ok := s.sims[name]; !ok {
 			_, err := providers.Lookup(name)
 			return nil, fmt.Errorf("%w: --sim-providers/PROVIDERSIM_PROVIDERS: %w", config.ErrInvalid, err)
