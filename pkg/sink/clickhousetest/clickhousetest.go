@@ -1,0 +1,141 @@
+// Package clickhousetest starts a real clickhouse-server process for tests, the way
+// net/http/httptest starts an HTTP server: free ports, a config and data directory in
+// t.TempDir(), stopped when the test ends. A machine without the binary fails the test with
+// the command that installs it; nothing is skipped.
+package clickhousetest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/chargeline/chargeline/pkg/sink/clickhouselocal"
+)
+
+// startTimeout bounds a start or restart; 18.16 answers after about two seconds.
+const startTimeout = 60 * time.Second
+
+// Server is a running test ClickHouse. Stop and Restart keep its ports and data, for outage
+// tests. Call its methods from the test's goroutine: they fail the test on error.
+type Server struct {
+	*clickhouselocal.Process
+	t testing.TB
+}
+
+// Start runs clickhouse-server on free loopback ports with its data in t.TempDir(), waits until
+// it answers, and kills it (process group) when the test ends.
+func Start(t testing.TB) *Server {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), startTimeout)
+	defer cancel()
+	p, err := clickhouselocal.Start(ctx, t.TempDir(), 0)
+	if errors.Is(err, clickhouselocal.ErrNotFound) {
+		t.Fatalf("clickhousetest: %v", err)
+	}
+	if err != nil {
+		t.Fatalf("clickhousetest: %v", err)
+	}
+	t.Cleanup(func() { _ = p.Kill() })
+	return &Server{Process: p, t: t}
+}
+
+// Port returns the native-protocol TCP port.
+func (s *Server) Port() int { return s.TCPPort }
+
+// Stop stops the server (SIGTERM, then SIGKILL) and waits for it to exit.
+func (s *Server) Stop() {
+	s.t.Helper()
+	if err := s.Process.Stop(); err != nil {
+		s.t.Fatalf("clickhousetest: stop: %v", err)
+	}
+}
+
+// Restart starts the stopped server again on the same ports and data and waits until it answers.
+func (s *Server) Restart() {
+	s.t.Helper()
+	ctx, cancel := context.WithTimeout(s.t.Context(), startTimeout)
+	defer cancel()
+	if err := s.Process.Restart(ctx); err != nil {
+		s.t.Fatalf("clickhousetest: restart: %v", err)
+	}
+}
+
+// Conn returns a clickhouse-go native connection to the server (default database), closed
+// when the test ends.
+func (s *Server) Conn(t testing.TB) driver.Conn {
+	t.Helper()
+	conn, err := clickhouse.Open(&clickhouse.Options{
+		Addr:        []string{s.Addr()},
+		DialTimeout: 5 * time.Second,
+	})
+	if err != nil {
+		t.Fatalf("clickhousetest: open: %v", err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	return conn
+}
+
+// Exec runs statements, failing the test on error.
+func (s *Server) Exec(t testing.TB, stmts ...string) {
+	t.Helper()
+	conn := s.Conn(t)
+	for _, q := range stmts {
+		if err := conn.Exec(t.Context(), q); err != nil {
+			t.Fatalf("clickhousetest: %s: %v", q, err)
+		}
+	}
+}
+
+// QueryUint64 runs a query returning one number (count(), sum of an integer …) and returns it
+// converted to uint64, failing the test on error.
+func (s *Server) QueryUint64(t testing.TB, query string) uint64 {
+	t.Helper()
+	n, err := s.TryQueryUint64(t.Context(), query)
+	if err != nil {
+		t.Fatalf("clickhousetest: %s: %v", query, err)
+	}
+	return n
+}
+
+// TryQueryUint64 is QueryUint64 returning the error, for polling while the server or the
+// table may not be there yet.
+func (s *Server) TryQueryUint64(ctx context.Context, query string) (uint64, error) {
+	conn, err := clickhouse.Open(&clickhouse.Options{Addr: []string{s.Addr()}, DialTimeout: 5 * time.Second})
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close()
+	var n uint64
+	if err := conn.QueryRow(ctx, "SELECT toUInt64(("+query+"))").Scan(&n); err != nil {
+		return 0, fmt.Errorf("%s: %w", query, err)
+	}
+	return n, nil
+}
+
+// QueryStrings runs a query returning one String column (wrap others in toString) and returns
+// its values in order.
+func (s *Server) QueryStrings(t testing.TB, query string) []string {
+	t.Helper()
+	rows, err := s.Conn(t).Query(t.Context(), query)
+	if err != nil {
+		t.Fatalf("clickhousetest: %s: %v", query, err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var v string
+		if err := rows.Scan(&v); err != nil {
+			t.Fatalf("clickhousetest: %s: %v", query, err)
+		}
+		out = append(out, v)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatalf("clickhousetest: %s: %v", query, err)
+	}
+	return out
+}

@@ -1,0 +1,276 @@
+package sink
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// maxFetchWait bounds one pull request, so a cancelled Run stops fetching within it.
+const maxFetchWait = time.Second
+
+// item is a message the loop holds until its row is inserted (or dead-lettered) and acked.
+type item struct {
+	msg      jetstream.Msg
+	src      source
+	ceID     string
+	attempts uint64 // deliveries so far
+	row      row
+	size     int
+}
+
+// loop is one consumer: it fetches, batches per table, inserts and acknowledges. It is owned by
+// one goroutine.
+type loop struct {
+	s        *Sink
+	stream   string
+	name     string
+	filter   string
+	cons     jetstream.Consumer
+	tables   []string                   // flush order
+	batches  map[string]*Batcher[*item] // rows not yet sent
+	inflight map[string][][]*item       // chunks taken for insert, not yet acknowledged
+	held     int                        // messages in batches and inflight
+	alive    time.Time                  // last InProgress sweep
+	log      *slog.Logger
+}
+
+func (s *Sink) newLoop(stream, name, filter string, cons jetstream.Consumer) *loop {
+	tables := []string{TableRawRecords}
+	if stream == "EVENTS" {
+		tables = []string{TableChargingSessions, TableInvoices, TableCostCenters}
+	}
+	l := &loop{
+		s: s, stream: stream, name: name, filter: filter, cons: cons, tables: tables,
+		batches:  map[string]*Batcher[*item]{},
+		inflight: map[string][][]*item{},
+		log:      s.log.With(slog.String("stream", stream), slog.String("consumer", name)),
+	}
+	for _, t := range tables {
+		l.batches[t] = &Batcher[*item]{MaxRows: s.cfg.BatchRows, MaxBytes: s.cfg.BatchBytes, MaxAge: s.cfg.BatchAge}
+	}
+	return l
+}
+
+// errCrash ends Run without the shutdown flush (the test hook's way to simulate a crash).
+var errCrash = errors.New("sink: stopped before acknowledging")
+
+func (l *loop) run(ctx context.Context) error {
+	fails := 0
+	for ctx.Err() == nil {
+		if err := l.flush(ctx, false); err != nil {
+			if errors.Is(err, errCrash) {
+				return err
+			}
+			continue // ctx ended while retrying: shut down below
+		}
+		want := l.s.cfg.BatchRows - l.held
+		if want < 1 {
+			continue // flush made no room: only while ctx ends
+		}
+		batch, err := l.cons.Fetch(want, jetstream.FetchMaxWait(l.fetchWait(time.Now())))
+		if err == nil {
+			for msg := range batch.Messages() {
+				if err := l.add(ctx, msg); err != nil {
+					break // ctx ended while dead-lettering
+				}
+			}
+			err = batch.Error()
+		}
+		if err == nil || errors.Is(err, nats.ErrTimeout) || errors.Is(err, jetstream.ErrNoMessages) {
+			fails = 0
+			continue
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		fails++
+		l.log.Warn("fetch failed", slog.String("error", err.Error()), slog.Int("attempt", fails))
+		if errors.Is(err, jetstream.ErrConsumerNotFound) || errors.Is(err, jetstream.ErrConsumerDeleted) {
+			if cons, cerr := l.s.consumer(ctx, l.stream, l.name, l.filter); cerr == nil {
+				l.cons = cons
+			}
+		}
+		l.keepAlive(time.Now())
+		_ = sleep(ctx, l.s.backoff(fails))
+	}
+
+	// Shutdown: no more fetching; insert and acknowledge what is held, within the timeout.
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), l.s.cfg.ShutdownTimeout)
+	defer cancel()
+	err := l.flush(sctx, true)
+	if errors.Is(err, errCrash) {
+		return err
+	}
+	if l.held > 0 {
+		l.log.Warn("stopped with rows not inserted; JetStream redelivers them", slog.Int("rows", l.held))
+	}
+	return nil
+}
+
+// fetchWait is how long the next pull may wait: until the oldest batch is due, at most
+// maxFetchWait, at least 10ms.
+func (l *loop) fetchWait(now time.Time) time.Duration {
+	wait := maxFetchWait
+	for _, t := range l.tables {
+		if dl, ok := l.batches[t].Deadline(); ok {
+			wait = min(wait, dl.Sub(now))
+		}
+	}
+	return max(wait, 10*time.Millisecond)
+}
+
+// add decodes a message into its table's batch; an undecodable one is dead-lettered at once.
+// It returns an error only when ctx ended before the message was handled.
+func (l *loop) add(ctx context.Context, msg jetstream.Msg) error {
+	it := &item{msg: msg, size: len(msg.Data())}
+	for k, vs := range msg.Headers() {
+		it.size += len(k)
+		for _, v := range vs {
+			it.size += len(v)
+		}
+	}
+	it.src = source{subject: msg.Subject(), header: msg.Headers(), data: msg.Data(), provider: subjectProvider(msg.Subject())}
+	if meta, err := msg.Metadata(); err == nil {
+		it.src.seq, it.src.stored, it.attempts = meta.Sequence.Stream, meta.Timestamp, meta.NumDelivered
+		l.s.m.pending.WithLabelValues(l.name).Set(float64(meta.NumPending))
+	}
+	it.ceID = it.src.header.Get("ce-id")
+	r, err := decode(it.src)
+	if err != nil {
+		table := tableFor(it.src.subject)
+		if table == "" {
+			table = "unknown"
+		}
+		l.s.m.errors.WithLabelValues(table, kindDecode).Inc()
+		l.held++
+		defer func() { l.held-- }()
+		return l.deadLetter(ctx, table, it, err)
+	}
+	it.row = r
+	l.batches[r.table].Add(it, it.size, time.Now())
+	l.held++
+	return nil
+}
+
+// flush inserts every batch that is due (all of them when force, or when the loop holds a
+// full batch's worth of messages) and whatever is in flight from an earlier attempt. It returns
+// nil when all of that is acknowledged, ctx's error when ctx ended first, errCrash from the hook.
+func (l *loop) flush(ctx context.Context, force bool) error {
+	now := time.Now()
+	force = force || l.held >= l.s.cfg.BatchRows
+	for _, t := range l.tables {
+		if b := l.batches[t]; b.Len() > 0 && (force || b.Due(now)) {
+			l.inflight[t] = append(l.inflight[t], b.Take())
+		}
+		if err := l.drain(ctx, t); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// drain inserts the table's in-flight chunks. A chunk ClickHouse refuses is split in halves
+// until the refused row stands alone, which is dead-lettered; an outage is retried with backoff
+// while the held messages are kept alive with InProgress.
+func (l *loop) drain(ctx context.Context, table string) error {
+	attempt := 0
+	for len(l.inflight[table]) > 0 {
+		chunk := l.inflight[table][0]
+		rows := make([]row, len(chunk))
+		for i, it := range chunk {
+			rows[i] = it.row
+		}
+		start := time.Now()
+		err := insert(ctx, l.s.conn, table, rows)
+		l.s.m.duration.WithLabelValues(table).Observe(time.Since(start).Seconds())
+		if err == nil {
+			l.s.m.rows.WithLabelValues(table).Add(float64(len(chunk)))
+			if h := l.s.afterInsert; h != nil {
+				if herr := h(table, len(chunk)); herr != nil {
+					return fmt.Errorf("%w: %w", errCrash, herr)
+				}
+			}
+			l.log.LogAttrs(ctx, slog.LevelDebug, "batch inserted", slog.String("table", table), slog.Int("rows", len(chunk)))
+			for _, it := range chunk {
+				l.ack(it)
+			}
+			l.inflight[table] = l.inflight[table][1:]
+			attempt = 0
+			continue
+		}
+		kind := classify(err)
+		if ctx.Err() != nil {
+			return ctx.Err() // the insert failed because we are stopping
+		}
+		l.s.m.errors.WithLabelValues(table, kind).Inc()
+		if kind == kindRefused {
+			rest := l.inflight[table][1:]
+			var ae *appendError
+			switch {
+			case errors.As(err, &ae) || len(chunk) == 1:
+				i := 0
+				if ae != nil {
+					i = ae.index
+				}
+				if derr := l.deadLetter(ctx, table, chunk[i], err); derr != nil {
+					return derr
+				}
+				if others := slices.Delete(slices.Clone(chunk), i, i+1); len(others) > 0 {
+					rest = append([][]*item{others}, rest...)
+				}
+				l.held--
+			default:
+				h := len(chunk) / 2
+				rest = append([][]*item{chunk[:h], chunk[h:]}, rest...)
+			}
+			l.inflight[table] = rest
+			continue
+		}
+		attempt++
+		wait := l.s.backoff(attempt)
+		if attempt == 1 || attempt%10 == 0 {
+			l.log.Warn("clickhouse unavailable; retrying without acknowledging", slog.String("table", table),
+				slog.Int("rows", len(chunk)), slog.Int("attempt", attempt), slog.Duration("wait", wait), slog.String("error", err.Error()))
+		}
+		l.keepAlive(time.Now())
+		if err := sleep(ctx, wait); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (l *loop) ack(it *item) {
+	// Ack, not AckSync: should the acknowledgement be lost, JetStream redelivers the message
+	// and the table key absorbs the second row.
+	if err := it.msg.Ack(); err != nil {
+		l.log.Debug("ack failed; message will be redelivered", slog.Uint64("stream_seq", it.src.seq), slog.String("error", err.Error()))
+	}
+	l.held--
+}
+
+// keepAlive tells JetStream that the held messages are still being worked on, at most every
+// third of AckWait, so a long outage does not turn into redeliveries.
+func (l *loop) keepAlive(now time.Time) {
+	if now.Sub(l.alive) < l.s.cfg.AckWait/3 {
+		return
+	}
+	l.alive = now
+	for _, t := range l.tables {
+		for _, it := range l.batches[t].Items() {
+			_ = it.msg.InProgress()
+		}
+		for _, chunk := range l.inflight[t] {
+			for _, it := range chunk {
+				_ = it.msg.InProgress()
+			}
+		}
+	}
+}

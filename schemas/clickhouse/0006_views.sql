@@ -1,0 +1,29 @@
+-- 0006: analysts' views over the deduplicated current state. Delivery is at-least-once, so a
+-- row can be inserted twice: every view reads … FINAL, never a materialized view that sums on
+-- insert (which would count a redelivery twice).
+CREATE VIEW IF NOT EXISTS chargeline.charging_sessions_current AS
+SELECT * FROM chargeline.charging_sessions FINAL;
+
+CREATE VIEW IF NOT EXISTS chargeline.invoices_current AS
+SELECT * FROM chargeline.invoices FINAL;
+
+CREATE VIEW IF NOT EXISTS chargeline.cost_centers_current AS
+SELECT * FROM chargeline.cost_centers FINAL;
+
+-- One row per day, provider, country, currency and unit (quantities in different units are
+-- never added up). day is the UTC date the session started (ended, when the start is unknown).
+-- Sessions with neither time are left out.
+CREATE VIEW IF NOT EXISTS chargeline.charging_sessions_daily AS
+SELECT
+    toDate(assumeNotNull(ifNull(started_at, ended_at))) AS day,
+    provider,
+    location_country_code AS country,
+    currency,
+    unit,
+    count() AS sessions,
+    sum(quantity) AS quantity,
+    sum(energy_kwh) AS energy_kwh,
+    sum(total_amount) AS amount
+FROM chargeline.charging_sessions FINAL
+WHERE isNotNull(ifNull(started_at, ended_at))
+GROUP BY day, provider, country, currency, unit;

@@ -1,0 +1,13 @@
+// Package clickhouseschema embeds chargeline's ClickHouse migrations (the *.sql files beside
+// it), so the sink and chargectl apply exactly the files in the repository.
+//
+// Files are named NNNN_description.sql and applied in order of NNNN; each statement ends with
+// a semicolon and is idempotent (IF NOT EXISTS), because several sinks may migrate at once.
+package clickhouseschema
+
+import "embed"
+
+// FS holds the migration files at its root.
+//
+//go:embed *.sql
+var FS embed.FS

@@ -1,0 +1,62 @@
+// Command sink consumes canonical events (EVENTS) and raw records (RAW) from NATS JetStream and
+// inserts them into ClickHouse in batches, acknowledging each message only after its row is
+// inserted. It applies the ClickHouse migrations at start. See pkg/sink.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/chargeline/chargeline/pkg/bus"
+	"github.com/chargeline/chargeline/pkg/config"
+	"github.com/chargeline/chargeline/pkg/service"
+	"github.com/chargeline/chargeline/pkg/sink"
+)
+
+func main() {
+	os.Exit(service.Main("sink", os.Args[1:], os.Stderr,
+		[][]config.Setting{bus.ConnSettings(), bus.TopologySettings(), sink.Settings()}, run))
+}
+
+func run(ctx context.Context, env service.Env) error {
+	cfg := sink.ConfigFrom(env.Values)
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	nc, err := bus.Connect(ctx, bus.ConnFrom(env.Values, "chargeline-sink"), env.Logger)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return fmt.Errorf("sink: jetstream: %w", err)
+	}
+	if err := bus.Provision(ctx, js, bus.TopologyFrom(env.Values)); err != nil {
+		return err
+	}
+	s, err := sink.New(cfg, js, env.Logger, env.Registry)
+	if err != nil {
+		return err
+	}
+	defer s.Close() // after NATS is drained: the deferred calls run in reverse order
+	if err := s.Migrate(ctx); err != nil {
+		return err
+	}
+	env.Ready(func(ctx context.Context) error {
+		if !nc.IsConnected() {
+			return errors.New("nats not connected")
+		}
+		return s.Ping(ctx)
+	})
+	runErr := s.Run(ctx)
+	// Run has flushed and acknowledged; Drain delivers the last acknowledgements.
+	if err := nc.Drain(); err != nil && runErr == nil {
+		runErr = fmt.Errorf("sink: drain nats: %w", err)
+	}
+	return runErr
+}
