@@ -13,17 +13,31 @@ SELECT * FROM chargeline.cost_centers FINAL;
 -- One row per day, provider, country, currency and unit (quantities in different units are
 -- never added up). day is the UTC date the session started (ended, when the start is unknown).
 -- Sessions with neither time are left out.
+-- The inner query renames the summed columns so no alias of the outer one shadows a column it
+-- sums (newer analyzers reject `sum(quantity) AS quantity`).
 CREATE VIEW IF NOT EXISTS chargeline.charging_sessions_daily AS
 SELECT
-    toDate(assumeNotNull(ifNull(started_at, ended_at))) AS day,
+    day,
     provider,
-    location_country_code AS country,
+    country,
     currency,
     unit,
     count() AS sessions,
-    sum(quantity) AS quantity,
-    sum(energy_kwh) AS energy_kwh,
-    sum(total_amount) AS amount
-FROM chargeline.charging_sessions FINAL
-WHERE isNotNull(ifNull(started_at, ended_at))
+    sum(q) AS quantity,
+    sum(e) AS energy_kwh,
+    sum(a) AS amount
+FROM
+(
+    SELECT
+        toDate(assumeNotNull(ifNull(started_at, ended_at))) AS day,
+        provider,
+        location_country_code AS country,
+        currency,
+        unit,
+        quantity AS q,
+        energy_kwh AS e,
+        total_amount AS a
+    FROM chargeline.charging_sessions FINAL
+    WHERE isNotNull(ifNull(started_at, ended_at))
+)
 GROUP BY day, provider, country, currency, unit;
