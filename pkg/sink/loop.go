@@ -80,6 +80,15 @@ func (l *loop) run(ctx context.Context) error {
 				if err := l.add(ctx, msg); err != nil {
 					break // ctx ended while dead-lettering
 				}
+				// One fetch can bring more bytes than --batch-bytes: insert a full batch at
+				// once rather than after the fetch.
+				if l.full() {
+					if err := l.flush(ctx, false); errors.Is(err, errCrash) {
+						return err
+					} else if err != nil {
+						break
+					}
+				}
 			}
 			err = batch.Error()
 		}
@@ -112,6 +121,16 @@ func (l *loop) run(ctx context.Context) error {
 		l.log.Warn("stopped with rows not inserted; JetStream redelivers them", slog.Int("rows", l.held))
 	}
 	return nil
+}
+
+// full reports whether a table's batch reached its rows or bytes limit.
+func (l *loop) full() bool {
+	for _, t := range l.tables {
+		if l.batches[t].Full() {
+			return true
+		}
+	}
+	return false
 }
 
 // fetchWait is how long the next pull may wait: until the oldest batch is due, at most

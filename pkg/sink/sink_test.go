@@ -451,3 +451,30 @@ func equalFold(a, b string) bool {
 	}
 	return true
 }
+
+func TestSinkFlushesByRowsAndByBytes(t *testing.T) {
+	e := newEnv(t)
+	tests := []struct {
+		name string
+		rows int
+		size int
+	}{
+		{name: "rows", rows: 2, size: DefaultBatchBytes},
+		{name: "bytes", rows: 1000, size: 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := e.config()
+			// The age limit is out of reach: only rows or bytes can trigger these inserts.
+			cfg.BatchRows, cfg.BatchBytes, cfg.BatchAge, cfg.AckWait = tt.rows, tt.size, time.Hour, 2*time.Hour
+			cfg.EventsConsumer, cfg.RawConsumer = tt.name+"-events", tt.name+"-raw"
+			s := e.newSink(t, cfg)
+			stop := run(t, s)
+			publish(t, e.ns.JS, sessions(tt.name, 0, 4)...)
+			rowsEqual(t, e.ch, "SELECT count() FROM chargeline.charging_sessions FINAL WHERE provider = '"+tt.name+"'", 4)
+			if err := stop(); err != nil {
+				t.Fatalf("Run returned %v", err)
+			}
+		})
+	}
+}
