@@ -145,8 +145,9 @@ func (p *Process) start(ctx context.Context) error {
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	// Its own process group, so Stop reaches every child and a Ctrl-C in a terminal reaches
-	// only the parent, which stops the server in order.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// only the parent, which stops the server in order. Pdeathsig: a parent killed with -9 (a
+	// test binary hitting its timeout, devstack crashing) must not leave a server running.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("clickhouselocal: start %s: %w", p.bin, err)
 	}
