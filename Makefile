@@ -8,7 +8,8 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 ## run: start embedded NATS, a local ClickHouse, the simulators and every service; Ctrl-C stops
 run: deps
-	$(GO) run ./services/devstack $(ARGS)
+	@$(GO) build -o bin/devstack ./services/devstack
+	@exec bin/devstack --log-format=text $(ARGS)
 
 ## test: the whole suite against real NATS JetStream and a real clickhouse-server
 test: deps vet
