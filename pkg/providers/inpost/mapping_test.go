@@ -1,0 +1,343 @@
+package inpost_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chargeline/chargeline/pkg/events"
+	"github.com/chargeline/chargeline/pkg/providers/inpost"
+	eventschema "github.com/chargeline/chargeline/schemas/events"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/*.golden.json from the current mapping")
+
+// seedMPKs are the seed's own MPK examples, named after its sections: Struktura ("Przykład
+// zasobu MPK"), Lista miejsc powstania kosztów (the three items of its 200 response),
+// Szczegóły (GET /v1/mpks/1), Tworzenie (the 201 of the create example) and Aktualizowanie
+// (the 200 of the update example).
+var seedMPKs = []string{
+	"struktura", "lista_200_items0", "lista_200_items1", "lista_200_items2",
+	"szczegoly_200", "tworzenie_201", "aktualizowanie_200",
+}
+
+func readTestdata(t testing.TB, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// rawOf wraps MPK JSON as the poller would have published it for organization 1.
+func rawOf(data []byte) events.Raw {
+	var id struct {
+		ID json.Number `json:"id"`
+	}
+	_ = json.Unmarshal(data, &id)
+	return events.Raw{
+		ID:        events.RawID(inpost.Name, inpost.Resource, id.ID.String(), data),
+		Provider:  inpost.Name,
+		Resource:  inpost.Resource,
+		Scope:     "1",
+		RecordID:  id.ID.String(),
+		FetchedAt: time.Date(2018, 5, 17, 9, 0, 0, 0, time.UTC),
+		Data:      data,
+		Sequence:  42,
+	}
+}
+
+// validate checks an event body against schemas/events/cost_center.v1.schema.json.
+func validate(t testing.TB, data []byte) {
+	t.Helper()
+	s, err := eventschema.Validator(events.TypeCostCenter)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := eventschema.Validate(s, data); err != nil {
+		t.Fatalf("event does not validate against cost_center.v1: %v\n%s", err, data)
+	}
+}
+
+func mapOne(t *testing.T, raw events.Raw) (events.Event, events.CostCenter) {
+	t.Helper()
+	evs, err := inpost.Provider{}.Map(raw)
+	if err != nil {
+		t.Fatalf("Map: %v", err)
+	}
+	if len(evs) != 1 {
+		t.Fatalf("Map returned %d events, want 1", len(evs))
+	}
+	validate(t, evs[0].Data)
+	var cc events.CostCenter
+	if err := json.Unmarshal(evs[0].Data, &cc); err != nil {
+		t.Fatal(err)
+	}
+	return evs[0], cc
+}
+
+func TestMapGolden(t *testing.T) {
+	for _, name := range seedMPKs {
+		t.Run(name, func(t *testing.T) {
+			data := bytes.TrimSpace(readTestdata(t, name+".json"))
+			evs, err := inpost.Provider{}.Map(rawOf(data))
+			if err != nil {
+				t.Fatalf("Map: %v", err)
+			}
+			type golden struct {
+				ID       string          `json:"ce_id"`
+				Type     string          `json:"type"`
+				Provider string          `json:"provider"`
+				Source   string          `json:"ce_source"`
+				Subject  string          `json:"ce_subject"`
+				Time     time.Time       `json:"ce_time"`
+				Data     json.RawMessage `json:"data"`
+			}
+			var out []golden
+			for _, e := range evs {
+				validate(t, e.Data)
+				out = append(out, golden{e.ID, e.Type, e.Provider, e.Source, e.Subject, e.Time, e.Data})
+			}
+			got, err := json.MarshalIndent(out, "", "  ")
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, '\n')
+			path := filepath.Join("testdata", name+".golden.json")
+			if *update {
+				if err := os.WriteFile(path, got, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatalf("%v (run go test ./pkg/providers/inpost -run Golden -update)", err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Errorf("Map(%s) differs from %s (review, then -update):\n%s", name, path, got)
+			}
+		})
+	}
+}
+
+// deleted marks a field patch removes.
+var deleted = &struct{}{}
+
+// patch returns the seed's resource example with fields replaced (or deleted).
+func patch(t *testing.T, fields map[string]any) []byte {
+	t.Helper()
+	dec := json.NewDecoder(bytes.NewReader(readTestdata(t, "struktura.json")))
+	dec.UseNumber()
+	var m map[string]any
+	if err := dec.Decode(&m); err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range fields {
+		if v == deleted {
+			delete(m, k)
+			continue
+		}
+		m[k] = v
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestMap(t *testing.T) {
+	long := strings.Repeat("ż", 255)
+	tests := []struct {
+		name  string
+		input func(t *testing.T) []byte
+		check func(t *testing.T, ev events.Event, cc events.CostCenter)
+	}{
+		{
+			name:  "seed resource maps every field",
+			input: func(t *testing.T) []byte { return readTestdata(t, "struktura.json") },
+			check: func(t *testing.T, ev events.Event, cc events.CostCenter) {
+				eq(t, "id", cc.ID, "inpost:1")
+				eq(t, "source_id", cc.SourceID, "1")
+				eq(t, "organization_id", cc.OrganizationID, "1")
+				eq(t, "name", cc.Name, "Nazwa miejsca powstania kosztów")
+				eq(t, "description", cc.Description, "Opis miejsca powstania kosztów")
+				eq(t, "created_at", cc.CreatedAt, "2018-05-15T19:58:49.427Z")
+				eq(t, "updated_at", cc.UpdatedAt, "2018-05-17T08:35:59.644Z")
+				eq(t, "lineage", cc.Lineage.RawStream+" "+cc.Lineage.RawSubject, "RAW raw.inpost.mpks")
+				eq(t, "ce-subject", ev.Subject, "inpost:1")
+				eq(t, "ce-source", ev.Source, "/providers/inpost/1")
+				eq(t, "ce-time", ev.Time.Format(time.RFC3339Nano), "2018-05-17T08:35:59.644Z")
+				eq(t, "ce-id", ev.ID, events.EventID("inpost", events.TypeCostCenter, "1", rawOf(readTestdata(t, "struktura.json")).ID))
+			},
+		},
+		{
+			name: "offsets across the DST change become the same UTC clock",
+			input: func(t *testing.T) []byte {
+				return patch(t, map[string]any{"created_at": "2026-10-25T02:30:00.000+02:00", "updated_at": "2026-10-25T02:30:00.000+01:00"})
+			},
+			check: func(t *testing.T, _ events.Event, cc events.CostCenter) {
+				eq(t, "created_at", cc.CreatedAt, "2026-10-25T00:30:00Z")
+				eq(t, "updated_at", cc.UpdatedAt, "2026-10-25T01:30:00Z")
+			},
+		},
+		{
+			name:  "no created_at: left out",
+			input: func(t *testing.T) []byte { return patch(t, map[string]any{"created_at": deleted}) },
+			check: func(t *testing.T, _ events.Event, cc events.CostCenter) { eq(t, "created_at", cc.CreatedAt, "") },
+		},
+		{
+			name:  "no description: empty",
+			input: func(t *testing.T) []byte { return patch(t, map[string]any{"description": nil}) },
+			check: func(t *testing.T, _ events.Event, cc events.CostCenter) { eq(t, "description", cc.Description, "") },
+		},
+		{
+			name:  "a name of 255 Polish letters is kept",
+			input: func(t *testing.T) []byte { return patch(t, map[string]any{"name": long}) },
+			check: func(t *testing.T, _ events.Event, cc events.CostCenter) { eq(t, "name", cc.Name, long) },
+		},
+		{
+			name:  "an id sent as a string is the same id",
+			input: func(t *testing.T) []byte { return patch(t, map[string]any{"id": "1"}) },
+			check: func(t *testing.T, _ events.Event, cc events.CostCenter) { eq(t, "id", cc.ID, "inpost:1") },
+		},
+		{
+			name:  "unknown fields are ignored",
+			input: func(t *testing.T) []byte { return patch(t, map[string]any{"budget": map[string]any{"limit": 7.1}}) },
+			check: func(t *testing.T, _ events.Event, cc events.CostCenter) {
+				eq(t, "name", cc.Name, "Nazwa miejsca powstania kosztów")
+			},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ev, cc := mapOne(t, rawOf(tc.input(t)))
+			tc.check(t, ev, cc)
+		})
+	}
+}
+
+// TestMapUpdateIsANewEvent: the seed's list item 1 and its update example are two versions of
+// MPK 1: same canonical id, different raw and event ids, so the update reaches ClickHouse as a
+// new row that ReplacingMergeTree keeps over the old one.
+func TestMapUpdateIsANewEvent(t *testing.T) {
+	before, ccBefore := mapOne(t, rawOf(bytes.TrimSpace(readTestdata(t, "lista_200_items2.json"))))
+	after, ccAfter := mapOne(t, rawOf(bytes.TrimSpace(readTestdata(t, "aktualizowanie_200.json"))))
+	if ccBefore.ID != ccAfter.ID || before.Subject != after.Subject {
+		t.Fatalf("two versions of MPK 1 have canonical ids %q and %q", ccBefore.ID, ccAfter.ID)
+	}
+	if before.ID == after.ID {
+		t.Fatal("an updated MPK kept its ce-id: the update would be dropped as a duplicate")
+	}
+	if !after.Time.After(before.Time) {
+		t.Errorf("the update's ce-time %s is not after %s", after.Time, before.Time)
+	}
+}
+
+func TestMapUnmappable(t *testing.T) {
+	tests := []struct {
+		name  string
+		input func(t *testing.T) []byte
+		scope string
+	}{
+		{"broken JSON", func(*testing.T) []byte { return []byte(`{"id":`) }, "1"},
+		{"a JSON array", func(*testing.T) []byte { return []byte(`[]`) }, "1"},
+		{"JSON null", func(*testing.T) []byte { return []byte(`null`) }, "1"},
+		{"data after the object", func(t *testing.T) []byte { return append(patch(t, nil), `{}`...) }, "1"},
+		{"missing id", func(t *testing.T) []byte { return patch(t, map[string]any{"id": deleted}) }, "1"},
+		{"fractional id", func(t *testing.T) []byte { return patch(t, map[string]any{"id": json.Number("1.5")}) }, "1"},
+		{"negative id", func(t *testing.T) []byte { return patch(t, map[string]any{"id": json.Number("-3")}) }, "1"},
+		{"id out of range", func(t *testing.T) []byte { return patch(t, map[string]any{"id": json.Number("99999999999999999999")}) }, "1"},
+		{"id that is text", func(t *testing.T) []byte { return patch(t, map[string]any{"id": "mpk-1"}) }, "1"},
+		{"missing name", func(t *testing.T) []byte { return patch(t, map[string]any{"name": deleted}) }, "1"},
+		{"name over 255 characters", func(t *testing.T) []byte { return patch(t, map[string]any{"name": strings.Repeat("ą", 256)}) }, "1"},
+		{"missing updated_at", func(t *testing.T) []byte { return patch(t, map[string]any{"updated_at": deleted}) }, "1"},
+		{"updated_at without offset", func(t *testing.T) []byte { return patch(t, map[string]any{"updated_at": "2018-05-17T10:35:59.644"}) }, "1"},
+		{"malformed created_at", func(t *testing.T) []byte { return patch(t, map[string]any{"created_at": "15.05.2018 21:58"}) }, "1"},
+		{"created after updated", func(t *testing.T) []byte { return patch(t, map[string]any{"created_at": "2019-01-01T00:00:00+01:00"}) }, "1"},
+		{"updated_at beyond 2105", func(t *testing.T) []byte { return patch(t, map[string]any{"updated_at": "2200-01-01T00:00:00+01:00"}) }, "1"},
+		{"no organization", func(t *testing.T) []byte { return patch(t, nil) }, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			raw := rawOf(tc.input(t))
+			raw.Scope = tc.scope
+			evs, err := inpost.Provider{}.Map(raw)
+			if !errors.Is(err, events.ErrUnmappable) {
+				t.Fatalf("Map = %d events, %v; want an error wrapping events.ErrUnmappable", len(evs), err)
+			}
+		})
+	}
+}
+
+func eq(t *testing.T, what, got, want string) {
+	t.Helper()
+	if got != want {
+		t.Errorf("%s = %q, want %q", what, got, want)
+	}
+}
+
+func FuzzMap(f *testing.F) {
+	for _, name := range seedMPKs {
+		f.Add(readTestdata(f, name+".json"))
+	}
+	f.Add(readTestdata(f, "lista_200.json"))
+	for _, s := range []string{
+		`{}`, `null`, `[]`, `"x"`, `{"id":1,"name":"a","updated_at":"2018-05-17T10:35:59.644+02:00"}`,
+		`{"id":"007","name":"a","updated_at":"2018-05-17T10:35:59+02:00"}`,
+		`{"id":9223372036854775807,"name":"\u0000","description":null,"created_at":"1970-01-01T00:00:00Z","updated_at":"2105-12-31T23:59:59.999999999Z"}`,
+		`{"id":1e2,"name":"x","updated_at":"2018-05-17T10:35:59.644+14:00"}`,
+		`{"id":1,"name":"x","updated_at":"0000-01-01T00:00:00Z"}`,
+	} {
+		f.Add([]byte(s))
+	}
+	schema, err := eventschema.Validator(events.TypeCostCenter)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		raw := rawOf(data)
+		evs, err := inpost.Provider{}.Map(raw)
+		if err != nil {
+			if !errors.Is(err, events.ErrUnmappable) {
+				t.Fatalf("error does not wrap ErrUnmappable: %v", err)
+			}
+			if evs != nil {
+				t.Fatalf("events returned with an error")
+			}
+			return
+		}
+		again, err := inpost.Provider{}.Map(raw)
+		if err != nil || len(again) != len(evs) || len(evs) != 1 {
+			t.Fatalf("second Map differs: %v", err)
+		}
+		for i, ev := range evs {
+			if ev.ID == "" || ev.ID != again[i].ID || !bytes.Equal(ev.Data, again[i].Data) || !ev.Time.Equal(again[i].Time) {
+				t.Fatalf("same input, different output:\n%s\n%s", ev.Data, again[i].Data)
+			}
+			if !strings.HasPrefix(ev.Subject, "inpost:") || len(ev.Subject) == len("inpost:") || ev.Time.Location() != time.UTC {
+				t.Fatalf("bad envelope: subject %q time %v", ev.Subject, ev.Time)
+			}
+			if err := eventschema.Validate(schema, ev.Data); err != nil {
+				t.Fatalf("event does not validate against cost_center.v1: %v\n%s", err, ev.Data)
+			}
+		}
+	})
+}
+
+func BenchmarkMap(b *testing.B) {
+	raw := rawOf(bytes.TrimSpace(readTestdata(b, "struktura.json")))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := (inpost.Provider{}).Map(raw); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
