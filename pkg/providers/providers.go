@@ -12,6 +12,7 @@ import (
 	"github.com/chargeline/chargeline/pkg/events"
 	"github.com/chargeline/chargeline/pkg/poll"
 	"github.com/chargeline/chargeline/pkg/providers/bemo"
+	"github.com/chargeline/chargeline/pkg/providers/inpost"
 	"github.com/chargeline/chargeline/pkg/providers/sim"
 )
 
@@ -39,7 +40,7 @@ type Provider interface {
 
 // All returns every provider chargeline ships: the registration list.
 func All() []Provider {
-	return []Provider{bemo.Provider{}}
+	return []Provider{bemo.Provider{}, inpost.Provider{}}
 }
 
 // Lookup returns the provider called name.
