@@ -13,6 +13,7 @@ import (
 	"github.com/chargeline/chargeline/pkg/poll"
 	"github.com/chargeline/chargeline/pkg/providers/bemo"
 	"github.com/chargeline/chargeline/pkg/providers/inpost"
+	"github.com/chargeline/chargeline/pkg/providers/mews"
 	"github.com/chargeline/chargeline/pkg/providers/sim"
 )
 
@@ -40,7 +41,7 @@ type Provider interface {
 
 // All returns every provider chargeline ships: the registration list.
 func All() []Provider {
-	return []Provider{bemo.Provider{}, inpost.Provider{}}
+	return []Provider{bemo.Provider{}, inpost.Provider{}, mews.Provider{}}
 }
 
 // Lookup returns the provider called name.
