@@ -1,0 +1,538 @@
+package plugsurfing_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/chargeline/chargeline/pkg/poll"
+	"github.com/chargeline/chargeline/pkg/providers/plugsurfing"
+	"github.com/chargeline/chargeline/pkg/providers/providertest"
+	"github.com/chargeline/chargeline/pkg/providers/sim"
+)
+
+// testNow is "now" in the tests: the simulator's bills are dated 2026-11-06 12:00 … 2026-11-20 12:00.
+var testNow = time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
+
+// clock is a settable test clock shared by a simulator and a source.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newClock(t time.Time) *clock { return &clock{t: t} }
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Set(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = t
+}
+
+func fixed(t time.Time) func() time.Time { return func() time.Time { return t } }
+
+// testConfig points at a simulator served at url with its users and tokens, 3-day windows (so
+// the 14 days of bills span several), the default settle and re-read, and fast retries.
+func testConfig(url string) plugsurfing.Config {
+	return plugsurfing.Config{
+		BaseURL: url + "/",
+		Users:   plugsurfing.SimUsers(),
+		Start:   "2026-11-05",
+		Window:  3 * 24 * time.Hour,
+		Settle:  plugsurfing.DefaultSettle,
+		Reread:  plugsurfing.DefaultReread,
+		Backoff: poll.Backoff{Initial: time.Millisecond, Max: 10 * time.Millisecond},
+	}
+}
+
+func simUser(t testing.TB, scope string) plugsurfing.User {
+	t.Helper()
+	for _, u := range plugsurfing.SimUsers() {
+		if u.Scope() == scope {
+			return u
+		}
+	}
+	t.Fatalf("no simulator user %q", scope)
+	return plugsurfing.User{}
+}
+
+// counter counts the requests that reach h.
+type counter struct {
+	mu sync.Mutex
+	n  int
+	h  http.Handler
+}
+
+func (c *counter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	c.mu.Lock()
+	c.n++
+	c.mu.Unlock()
+	c.h.ServeHTTP(w, r)
+}
+
+func (c *counter) count() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n
+}
+
+func newClient(t *testing.T, cfg plugsurfing.Config, hc *http.Client) *plugsurfing.Client {
+	t.Helper()
+	c, err := plugsurfing.NewClient(cfg, hc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// serve starts an httptest server for h.
+func serve(t *testing.T, h http.Handler) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func readTestdata(t testing.TB, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func decodeAny(t testing.TB, b []byte) any {
+	t.Helper()
+	var v any
+	if err := json.Unmarshal(b, &v); err != nil {
+		t.Fatalf("%v: %s", err, b)
+	}
+	return v
+}
+
+func TestClientSendsTheSeedRequest(t *testing.T) {
+	var method, contentType string
+	var body []byte
+	srv := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		method, contentType = r.Method, r.Header.Get("Content-Type")
+		body, _ = io.ReadAll(r.Body)
+		w.Write(readTestdata(t, "usergetbills_response.json"))
+	}))
+	cfg := testConfig(srv.URL)
+	cfg.UTCOffset = "+01:00"
+	u := plugsurfing.User{IdentifierType: "username", Identifier: "some_user", Token: "b369f99e82fa097ba9cff8658c74e47c"}
+	start := time.Date(2015, 3, 4, 12, 32, 12, 0, time.UTC)
+	end := time.Date(2015, 3, 5, 23, 0, 0, 0, time.UTC)
+	if _, err := newClient(t, cfg, srv.Client()).Bills(t.Context(), u, start, end); err != nil {
+		t.Fatal(err)
+	}
+	if method != http.MethodPost || contentType != "application/json" {
+		t.Errorf("request %s with Content-Type %q, want POST application/json", method, contentType)
+	}
+	if got, want := decodeAny(t, body), decodeAny(t, readTestdata(t, "usergetbills_request.json")); !reflect.DeepEqual(got, want) {
+		t.Errorf("request body\n%s\nis not the seed's example\n%s", body, readTestdata(t, "usergetbills_request.json"))
+	}
+}
+
+func TestClientOmitsAnAbsentToken(t *testing.T) {
+	var body []byte
+	srv := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ = io.ReadAll(r.Body)
+		w.Write(readTestdata(t, "usergetbills_response.json"))
+	}))
+	u := plugsurfing.User{IdentifierType: "rfid", Identifier: "04AB"}
+	if _, err := newClient(t, testConfig(srv.URL), srv.Client()).Bills(t.Context(), u, testNow.Add(-time.Hour), testNow); err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(body, []byte(`"token"`)) {
+		t.Errorf("a user without token was sent a token field: %s", body)
+	}
+}
+
+func TestFormatTimeWritesOffsets(t *testing.T) {
+	instant := time.Date(2015, 3, 4, 12, 32, 12, 0, time.UTC)
+	tests := []struct {
+		offset string
+		at     time.Time
+		want   string
+	}{
+		{"+01:00", instant, "2015-03-04T13:32:12+01:00"},
+		{"+00:00", instant, "2015-03-04T12:32:12+00:00"}, // never "Z"
+		{"-05:00", instant, "2015-03-04T07:32:12-05:00"},
+		{"+05:45", instant, "2015-03-04T18:17:12+05:45"},
+		{"+14:00", instant, "2015-03-05T02:32:12+14:00"}, // the date moves with the offset
+		{"+01:00", time.Date(2015, 3, 5, 23, 0, 0, 0, time.UTC), "2015-03-06T00:00:00+01:00"},
+		{"+01:00", instant.In(time.FixedZone("x", -3*3600)), "2015-03-04T13:32:12+01:00"}, // the input's zone is irrelevant
+		{"+00:00", instant.Add(999 * time.Millisecond), "2015-03-04T12:32:12+00:00"},      // seconds only
+	}
+	for _, tc := range tests {
+		t.Run(tc.offset+" "+tc.want, func(t *testing.T) {
+			loc, err := plugsurfing.ParseUTCOffset(tc.offset)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := plugsurfing.FormatTime(tc.at, loc)
+			if got != tc.want {
+				t.Errorf("FormatTime = %s, want %s", got, tc.want)
+			}
+			back, err := time.Parse(plugsurfing.DateLayout, got)
+			if err != nil || !back.Equal(tc.at.Truncate(time.Second)) {
+				t.Errorf("%s reads back as %v (%v), want the same instant %v", got, back, err, tc.at)
+			}
+		})
+	}
+	for _, bad := range []string{"", "Z", "UTC", "+1:00", "+0100", "+15:00", "+14:30", "01:00", "+01:60"} {
+		if _, err := plugsurfing.ParseUTCOffset(bad); err == nil {
+			t.Errorf("ParseUTCOffset(%q) accepted", bad)
+		}
+	}
+}
+
+func TestClientKeepsBillBytes(t *testing.T) {
+	resp := readTestdata(t, "usergetbills_response.json")
+	// An unknown field must survive byte for byte too.
+	resp = bytes.Replace(resp, []byte(`"bill": "https://api.plugsurfing.com/uploads/bills/Invoice-201503051-10000.pdf"`),
+		[]byte(`"bill": "https://api.plugsurfing.com/uploads/bills/Invoice-201503051-10000.pdf", "amount": {"value": 7.10}`), 1)
+	srv := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(resp) }))
+	bills, err := newClient(t, testConfig(srv.URL), srv.Client()).Bills(t.Context(), plugsurfing.SimUsers()[0], testNow.Add(-time.Hour), testNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(bills) != 2 {
+		t.Fatalf("got %d bills, want 2", len(bills))
+	}
+	for i, b := range bills {
+		if !bytes.Contains(resp, b) || !bytes.HasPrefix(b, []byte("{\n        \"external-session-ids\"")) {
+			t.Errorf("bill %d is not the bytes the API sent:\n%s", i, b)
+		}
+	}
+	if !bytes.Contains(bills[0], []byte(`"amount": {"value": 7.10}`)) {
+		t.Errorf("unknown field lost: %s", bills[0])
+	}
+}
+
+func TestClientHonoursRetryAfter(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := plugsurfing.Provider{}.NewSimulator(sim.Options{Seed: 1, Records: 20, Now: fixed(testNow)})
+		calls := 0
+		h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			calls++
+			if calls == 1 {
+				w.Header().Set("Retry-After", "3")
+				w.WriteHeader(http.StatusTooManyRequests)
+				return
+			}
+			s.ServeHTTP(w, r)
+		})
+		cfg := testConfig("http://plugsurfing.invalid")
+		cfg.Backoff = poll.Backoff{} // poll's defaults: Retry-After is not capped below 3s
+		begin := time.Now()
+		_, err := newClient(t, cfg, providertest.HandlerClient(h)).Bills(t.Context(), plugsurfing.SimUsers()[0], testNow.Add(-48*time.Hour), testNow)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if calls != 2 {
+			t.Errorf("%d requests, want 2 (one 429, one retry)", calls)
+		}
+		// Fake time: only the wait passed.
+		if waited := time.Since(begin); waited < 3*time.Second {
+			t.Errorf("retried after %s, before the server's Retry-After of 3s", waited)
+		}
+	})
+}
+
+func TestClientRetriesServerErrors(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		failing := plugsurfing.Provider{}.NewSimulator(sim.Options{Seed: 1, Records: 20, Now: fixed(testNow), Faults: sim.Faults{ServerErrorEvery: 1}})
+		ok := plugsurfing.Provider{}.NewSimulator(sim.Options{Seed: 1, Records: 20, Now: fixed(testNow)})
+		calls := 0
+		h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			calls++
+			if calls <= 2 {
+				failing.ServeHTTP(w, r)
+				return
+			}
+			ok.ServeHTTP(w, r)
+		})
+		_, err := newClient(t, testConfig("http://plugsurfing.invalid"), providertest.HandlerClient(h)).Bills(t.Context(), plugsurfing.SimUsers()[1], testNow.Add(-48*time.Hour), testNow)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if calls != 3 {
+			t.Errorf("%d requests, want 3 (two 500s, then success)", calls)
+		}
+	})
+}
+
+func TestClientMalformedBodyIsRetriedThenReported(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := &counter{h: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Write([]byte(`{"user":{"bills":[{"external-session-ids":["6a2f`)) // cut short
+		})}
+		cfg := testConfig("http://plugsurfing.invalid")
+		cfg.Backoff.MaxAttempts = 3
+		u := simUser(t, "rfid:04AB12CD34EF56")
+		_, err := newClient(t, cfg, providertest.HandlerClient(c)).Bills(t.Context(), u, time.Date(2026, 11, 19, 0, 0, 0, 0, time.UTC), time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC))
+		if err == nil {
+			t.Fatal("a truncated body was accepted")
+		}
+		if c.count() != 3 {
+			t.Errorf("%d requests, want 3 attempts", c.count())
+		}
+		if errors.Is(err, poll.ErrAuth) || errors.Is(err, poll.ErrPermanent) {
+			t.Errorf("a malformed body is neither auth nor permanent: %v", err)
+		}
+		for _, want := range []string{"user rfid:04AB12CD34EF56", "2026-11-19T00:00:00+00:00..2026-11-20T00:00:00+00:00", "malformed response body"} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("error %q does not say %q", err, want)
+			}
+		}
+	})
+}
+
+// TestResultCodes is the result-code mapping: what each outcome of the call matches. The seed
+// shows no error body; testdata/usergetbills_result_*.json are built from its result-code table
+// (code and meaning) in the shape of its success response.
+func TestResultCodes(t *testing.T) {
+	tests := []struct {
+		name   string
+		status int
+		body   string
+		auth   bool
+		perm   bool
+		code   error  // sentinel it matches, if any
+		says   string // in the error text
+	}{
+		{"140 no positive authentication", 200, string(readTestdata(t, "usergetbills_result_140.json")), true, false, plugsurfing.ErrNoPositiveAuth,
+			"result 140 (Authentication failed: No positive authentication response); check the user's identifier in --plugsurfing-users/PLUGSURFING_USERS and its token in --plugsurfing-tokens/PLUGSURFING_TOKENS"},
+		{"144 email does not exist", 200, string(readTestdata(t, "usergetbills_result_144.json")), true, false, plugsurfing.ErrEmailNotFound,
+			"result 144 (Authentication failed: Email does not exist); check the user's identifier"},
+		{"145 user token not valid", 200, string(readTestdata(t, "usergetbills_result_145.json")), true, false, plugsurfing.ErrUserTokenInvalid,
+			"result 145 (Authentication failed: User token not valid); renew the user's token in --plugsurfing-tokens/PLUGSURFING_TOKENS"},
+		{"145 with the server's own message", 200, `{"result":{"code":145,"message":"Token expired on 2026-11-01"}}`, true, false, plugsurfing.ErrUserTokenInvalid,
+			"result 145 (Authentication failed: User token not valid): Token expired on 2026-11-01"},
+		{"undocumented result code", 200, `{"result":{"code":17,"message":"Invalid date interval"}}`, false, true, nil, "result 17: Invalid date interval"},
+		{"HTTP 401", 401, `{"result":{"message":"Unauthorized"}}`, true, false, nil, "HTTP 401: Unauthorized"},
+		{"HTTP 403 without body", 403, ``, true, false, nil, "HTTP 403: Forbidden"},
+		{"HTTP 400", 400, `{"result":{"message":"Bad request"}}`, false, true, nil, "HTTP 400: Bad request"},
+		{"HTTP 404 HTML", 404, `<html>not found</html>`, false, true, nil, "HTTP 404: Not Found: <html>not found</html>"},
+		{"HTTP 429 is retried, not auth", 429, `{"result":{"code":145}}`, false, false, plugsurfing.ErrUserTokenInvalid, "HTTP 429, result 145"},
+		{"HTTP 503", 503, `{"result":{"message":"down"}}`, false, false, nil, "HTTP 503: down"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var err error
+			if tc.status == http.StatusOK {
+				r, derr := plugsurfing.DecodeResponse([]byte(tc.body))
+				if derr != nil {
+					t.Fatal(derr)
+				}
+				err = &plugsurfing.APIError{Status: 200, Code: *r.Result.Code, Message: r.Result.Message}
+			} else {
+				err = plugsurfing.DecodeError(tc.status, []byte(tc.body))
+			}
+			if got := errors.Is(err, poll.ErrAuth); got != tc.auth {
+				t.Errorf("errors.Is(%v, poll.ErrAuth) = %v, want %v", err, got, tc.auth)
+			}
+			if got := errors.Is(err, poll.ErrPermanent); got != tc.perm {
+				t.Errorf("errors.Is(%v, poll.ErrPermanent) = %v, want %v", err, got, tc.perm)
+			}
+			for _, s := range []error{plugsurfing.ErrNoPositiveAuth, plugsurfing.ErrEmailNotFound, plugsurfing.ErrUserTokenInvalid} {
+				if got := errors.Is(err, s); got != (s == tc.code) {
+					t.Errorf("errors.Is(%v, %v) = %v", err, s, got)
+				}
+			}
+			if !strings.Contains(err.Error(), tc.says) {
+				t.Errorf("error %q does not say %q", err, tc.says)
+			}
+		})
+	}
+}
+
+func TestClientRefusals(t *testing.T) {
+	tests := []struct {
+		name   string
+		faults sim.Faults
+		user   func(*plugsurfing.User)
+		scope  string
+		is     []error
+		says   []string
+	}{
+		{
+			name: "expired token", faults: sim.Faults{ExpiredToken: true}, scope: "rfid:04AB12CD34EF56",
+			is:   []error{poll.ErrAuth, plugsurfing.ErrUserTokenInvalid},
+			says: []string{"user rfid:04AB12CD34EF56", "result 145", "User token not valid"},
+		},
+		{
+			name: "wrong token", user: func(u *plugsurfing.User) { u.Token = "not-the-token" }, scope: "username:some_user",
+			is:   []error{poll.ErrAuth, plugsurfing.ErrUserTokenInvalid},
+			says: []string{"user username:some_user", "result 145", "PLUGSURFING_TOKENS"},
+		},
+		{
+			name: "no token", user: func(u *plugsurfing.User) { u.Token = "" }, scope: "evco-id:DE-PLS-C12345678-4",
+			is:   []error{poll.ErrAuth, plugsurfing.ErrNoPositiveAuth},
+			says: []string{"user evco-id:DE-PLS-C12345678-4", "result 140"},
+		},
+		{
+			name: "token demanded but absent", faults: sim.Faults{MissingToken: true}, scope: "username:some_user",
+			is:   []error{poll.ErrAuth, plugsurfing.ErrNoPositiveAuth},
+			says: []string{"result 140"},
+		},
+		{
+			name: "unknown username", user: func(u *plugsurfing.User) { u.Identifier = "nobody@example.com" }, scope: "username:some_user",
+			is:   []error{poll.ErrAuth, plugsurfing.ErrEmailNotFound},
+			says: []string{"user username:nobody@example.com", "result 144", "Email does not exist"},
+		},
+		{
+			name: "token-type user refused", user: func(u *plugsurfing.User) { u.Token = "bad" }, scope: plugsurfing.SimUsers()[3].Scope(),
+			is:   []error{poll.ErrAuth},
+			says: []string{"user token:sha256-", "result 145"},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				c := &counter{h: plugsurfing.Provider{}.NewSimulator(sim.Options{Seed: 1, Records: 10, Now: fixed(testNow), Faults: tc.faults})}
+				u := simUser(t, tc.scope)
+				if tc.user != nil {
+					tc.user(&u)
+				}
+				_, err := newClient(t, testConfig("http://plugsurfing.invalid"), providertest.HandlerClient(c)).Bills(t.Context(), u, testNow.Add(-24*time.Hour), testNow)
+				for _, target := range tc.is {
+					if !errors.Is(err, target) {
+						t.Errorf("errors.Is(%v, %v) = false", err, target)
+					}
+				}
+				for _, want := range tc.says {
+					if err == nil || !strings.Contains(err.Error(), want) {
+						t.Errorf("error %v does not say %q", err, want)
+					}
+				}
+				for _, secret := range []string{u.Token.Reveal(), plugsurfing.SimUsers()[3].Identifier} {
+					if err != nil && secret != "" && strings.Contains(err.Error(), secret) {
+						t.Errorf("error shows a secret: %v", err)
+					}
+				}
+				if c.count() != 1 {
+					t.Errorf("%d requests: a refusal must not be retried", c.count())
+				}
+			})
+		})
+	}
+}
+
+func TestClientNeverEchoesSecrets(t *testing.T) {
+	u := plugsurfing.SimUsers()[3] // token type: the identifier is a secret too
+	for _, status := range []int{200, 400} {
+		srv := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(status)
+			w.Write([]byte(`{"result":{"code":145,"message":"token ` + u.Token.Reveal() + ` of ` + u.Identifier + ` is not valid"}}`))
+		}))
+		_, err := newClient(t, testConfig(srv.URL), srv.Client()).Bills(t.Context(), u, testNow.Add(-time.Hour), testNow)
+		if err == nil || strings.Contains(err.Error(), u.Token.Reveal()) || strings.Contains(err.Error(), u.Identifier) || !strings.Contains(err.Error(), "[redacted]") {
+			t.Errorf("HTTP %d: error %v must redact the echoed token and identifier", status, err)
+		}
+	}
+}
+
+func TestClientMaxResponseBytes(t *testing.T) {
+	c := &counter{h: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write(bytes.Repeat([]byte(" "), 2000))
+	})}
+	srv := serve(t, c)
+	cfg := testConfig(srv.URL)
+	cfg.MaxResponseBytes = 1024
+	_, err := newClient(t, cfg, srv.Client()).Bills(t.Context(), plugsurfing.SimUsers()[0], testNow.Add(-time.Hour), testNow)
+	if !errors.Is(err, poll.ErrPermanent) || !strings.Contains(err.Error(), "PLUGSURFING_MAX_RESPONSE_BYTES") || !strings.Contains(err.Error(), "PLUGSURFING_WINDOW") {
+		t.Fatalf("oversized body: %v; want a permanent error naming PLUGSURFING_MAX_RESPONSE_BYTES and PLUGSURFING_WINDOW", err)
+	}
+	if c.count() != 1 {
+		t.Errorf("%d requests: an oversized body is not retried", c.count())
+	}
+}
+
+func TestDecodeResponse(t *testing.T) {
+	tests := []struct {
+		name  string
+		body  string
+		bills int
+		ok    bool
+	}{
+		{"the seed's response", string(readTestdata(t, "usergetbills_response.json")), 2, true},
+		{"an auth failure without user", string(readTestdata(t, "usergetbills_result_145.json")), 0, true},
+		{"no bills", `{"user":{"bills":[]},"result":{"code":0}}`, 0, true},
+		{"null bills", `{"user":{"bills":null},"result":{"code":0}}`, 0, true},
+		{"null user", `{"user":null,"result":{"code":0}}`, 0, true},
+		{"no result", `{"user":{"bills":[]}}`, 0, false},
+		{"result without code", `{"result":{"message":"Success."}}`, 0, false},
+		{"code as a string", `{"result":{"code":"0"}}`, 0, false},
+		{"bills not an array", `{"user":{"bills":{}},"result":{"code":0}}`, 0, false},
+		{"an array", `[]`, 0, false},
+		{"empty", ``, 0, false},
+		{"truncated", `{"user":{"bills":[`, 0, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r, err := plugsurfing.DecodeResponse([]byte(tc.body))
+			if (err == nil) != tc.ok {
+				t.Fatalf("DecodeResponse = %v, want ok %v", err, tc.ok)
+			}
+			if tc.ok && r.User != nil && len(r.User.Bills) != tc.bills {
+				t.Errorf("%d bills, want %d", len(r.User.Bills), tc.bills)
+			}
+		})
+	}
+}
+
+func FuzzDecodeResponse(f *testing.F) {
+	for _, name := range []string{"usergetbills_response.json", "usergetbills_result_140.json", "usergetbills_result_144.json", "usergetbills_result_145.json"} {
+		f.Add(readTestdata(f, name))
+	}
+	for _, s := range []string{``, `null`, `[]`, `{}`, `{"result":{"code":0}}`, `{"result":{"code":0},"user":{"bills":[1,"x",null]}}`,
+		`{"result":{"code":1e3}}`, `{"result":{"code":-1,"message":"\u0000"}}`, ` {"result":{"code":0}} trailing`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		r, err := plugsurfing.DecodeResponse(body)
+		again, err2 := plugsurfing.DecodeResponse(body)
+		if (err == nil) != (err2 == nil) {
+			t.Fatal("decoding is not deterministic")
+		}
+		if err == nil {
+			if r.Result == nil || r.Result.Code == nil || *r.Result.Code != *again.Result.Code {
+				t.Fatalf("accepted a body without result.code")
+			}
+			if r.User != nil {
+				for _, b := range r.User.Bills {
+					if !json.Valid(b) || !bytes.Contains(body, b) {
+						t.Fatalf("bill %q is not valid JSON taken from the body", b)
+					}
+				}
+			}
+		}
+		for _, status := range []int{400, 401, 429, 500} {
+			e := plugsurfing.DecodeError(status, body, "secret-token")
+			if e == nil || e.Status != status || len(e.Message) > 400 || strings.Contains(e.Message, "secret-token") {
+				t.Fatalf("DecodeError(%d) = %+v", status, e)
+			}
+			_ = e.Error()
+		}
+	})
+}

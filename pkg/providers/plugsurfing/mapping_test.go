@@ -1,0 +1,350 @@
+package plugsurfing_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+
+	"github.com/chargeline/chargeline/pkg/events"
+	"github.com/chargeline/chargeline/pkg/providers/plugsurfing"
+	"github.com/chargeline/chargeline/pkg/providers/sim"
+	eventschema "github.com/chargeline/chargeline/schemas/events"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/*.golden.json from the current mapping")
+
+// seedBills are the seed's own example bills (its response's user.bills[0] and [1]).
+var seedBills = []string{"usergetbills_response_bills0", "usergetbills_response_bills1"}
+
+var fetchedAt = time.Date(2015, 3, 6, 1, 0, 0, 0, time.UTC)
+
+// rawOf wraps bill JSON as the poller would have published it for the seed's user.
+func rawOf(data []byte) events.Raw {
+	return rawFor("username:some_user", data)
+}
+
+func rawFor(scope string, data []byte) events.Raw {
+	var b struct {
+		Bill string `json:"bill"`
+	}
+	_ = json.Unmarshal(data, &b)
+	id := plugsurfing.BillID(b.Bill)
+	return events.Raw{
+		ID:        events.RawID(plugsurfing.Name, plugsurfing.Resource, id, data),
+		Provider:  plugsurfing.Name,
+		Resource:  plugsurfing.Resource,
+		Scope:     scope,
+		RecordID:  id,
+		FetchedAt: fetchedAt,
+		Data:      data,
+		Sequence:  42,
+	}
+}
+
+func invoiceSchema(t testing.TB) *jsonschema.Schema {
+	t.Helper()
+	s, err := eventschema.Validator(events.TypeInvoice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func mapOne(t *testing.T, raw events.Raw) (events.Event, events.Invoice) {
+	t.Helper()
+	evs, err := plugsurfing.Provider{}.Map(raw)
+	if err != nil {
+		t.Fatalf("Map: %v", err)
+	}
+	if len(evs) != 1 {
+		t.Fatalf("Map returned %d events, want 1", len(evs))
+	}
+	if err := eventschema.Validate(invoiceSchema(t), evs[0].Data); err != nil {
+		t.Fatalf("event does not validate against invoice.v1: %v\n%s", err, evs[0].Data)
+	}
+	var inv events.Invoice
+	if err := json.Unmarshal(evs[0].Data, &inv); err != nil {
+		t.Fatal(err)
+	}
+	return evs[0], inv
+}
+
+func TestMapGolden(t *testing.T) {
+	for _, name := range seedBills {
+		t.Run(name, func(t *testing.T) {
+			data := bytes.TrimSpace(readTestdata(t, name+".json"))
+			evs, err := plugsurfing.Provider{}.Map(rawOf(data))
+			if err != nil {
+				t.Fatalf("Map: %v", err)
+			}
+			type golden struct {
+				ID       string          `json:"ce_id"`
+				Type     string          `json:"type"`
+				Provider string          `json:"provider"`
+				Source   string          `json:"ce_source"`
+				Subject  string          `json:"ce_subject"`
+				Time     time.Time       `json:"ce_time"`
+				Data     json.RawMessage `json:"data"`
+			}
+			var out []golden
+			for _, e := range evs {
+				out = append(out, golden{e.ID, e.Type, e.Provider, e.Source, e.Subject, e.Time, e.Data})
+			}
+			got, err := json.MarshalIndent(out, "", "  ")
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, '\n')
+			path := filepath.Join("testdata", name+".golden.json")
+			if *update {
+				if err := os.WriteFile(path, got, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatalf("%v (run go test ./pkg/providers/plugsurfing -run Golden -update)", err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Errorf("Map(%s) differs from %s (review, then -update):\n%s", name, path, got)
+			}
+		})
+	}
+}
+
+func TestMap(t *testing.T) {
+	const seedURL = "https://api.plugsurfing.com/uploads/bills/Invoice-201503052-10000.pdf"
+	tests := []struct {
+		name  string
+		raw   func(t *testing.T) events.Raw
+		check func(t *testing.T, ev events.Event, inv events.Invoice)
+	}{
+		{
+			name: "seed bill maps every field",
+			raw:  func(t *testing.T) events.Raw { return rawOf(readTestdata(t, seedBills[1]+".json")) },
+			check: func(t *testing.T, ev events.Event, inv events.Invoice) {
+				id := plugsurfing.BillID(seedURL)
+				eq(t, "id", inv.ID, "plugsurfing:"+id)
+				eq(t, "source_id", inv.SourceID, id)
+				eq(t, "account", inv.Account, "username:some_user")
+				eq(t, "document_url", inv.DocumentURL, seedURL)
+				eq(t, "session_ids", strings.Join(inv.SessionIDs, " "),
+					"plugsurfing:6a2f25f6-a82c-1234-9090-0e3da7abcde1 plugsurfing:6a2f25f6-927f-6578-1432-8394caabcde2")
+				eq(t, "no money", inv.TotalAmount+inv.Currency+inv.IssuedAt+inv.PeriodStart+inv.Status, "")
+				if inv.LineItems == nil || len(inv.LineItems) != 0 {
+					t.Errorf("line_items = %v, want []", inv.LineItems)
+				}
+				eq(t, "lineage", inv.Lineage.RawStream+" "+inv.Lineage.RawSubject, "RAW raw.plugsurfing.bills")
+				eq(t, "ce-subject", ev.Subject, inv.ID)
+				eq(t, "ce-source", ev.Source, "/providers/plugsurfing/username:some_user")
+				eq(t, "type", ev.Type, events.TypeInvoice)
+				eq(t, "ce-time", ev.Time.Format(time.RFC3339), "2015-03-06T01:00:00Z")
+			},
+		},
+		{
+			name: "the same bill for another user keeps its id",
+			raw: func(t *testing.T) events.Raw {
+				return rawFor("rfid:04AB12CD34EF56", readTestdata(t, seedBills[1]+".json"))
+			},
+			check: func(t *testing.T, ev events.Event, inv events.Invoice) {
+				_, other := mapOne(t, rawOf(readTestdata(t, seedBills[1]+".json")))
+				eq(t, "id", inv.ID, other.ID)
+				eq(t, "account", inv.Account, "rfid:04AB12CD34EF56")
+			},
+		},
+		{
+			name: "session ids trimmed, duplicates dropped, order kept",
+			raw: func(t *testing.T) events.Raw {
+				return rawOf([]byte(`{"external-session-ids":[" b ","a","b"],"bill":" ` + seedURL + `\n"}`))
+			},
+			check: func(t *testing.T, ev events.Event, inv events.Invoice) {
+				eq(t, "session_ids", strings.Join(inv.SessionIDs, " "), "plugsurfing:b plugsurfing:a")
+				eq(t, "document_url", inv.DocumentURL, seedURL)
+				eq(t, "source_id", inv.SourceID, plugsurfing.BillID(seedURL))
+			},
+		},
+		{
+			name: "no external-session-ids: an empty list",
+			raw:  func(t *testing.T) events.Raw { return rawOf([]byte(`{"bill":"` + seedURL + `"}`)) },
+			check: func(t *testing.T, ev events.Event, inv events.Invoice) {
+				if inv.SessionIDs == nil || len(inv.SessionIDs) != 0 {
+					t.Errorf("session_ids = %v, want []", inv.SessionIDs)
+				}
+				if !bytes.Contains(ev.Data, []byte(`"session_ids":[]`)) {
+					t.Errorf("session_ids is not [] in %s", ev.Data)
+				}
+			},
+		},
+		{
+			name: "unknown fields are ignored",
+			raw: func(t *testing.T) events.Raw {
+				return rawOf([]byte(`{"external-session-ids":["x"],"bill":"` + seedURL + `","amount":{"value":7.1},"date":"2015-03-05"}`))
+			},
+			check: func(t *testing.T, ev events.Event, inv events.Invoice) {
+				eq(t, "session_ids", strings.Join(inv.SessionIDs, " "), "plugsurfing:x")
+			},
+		},
+		{
+			name: "a token-type user's hashed scope is the account",
+			raw: func(t *testing.T) events.Raw {
+				return rawFor(plugsurfing.SimUsers()[3].Scope(), readTestdata(t, seedBills[0]+".json"))
+			},
+			check: func(t *testing.T, ev events.Event, inv events.Invoice) {
+				eq(t, "account", inv.Account, plugsurfing.SimUsers()[3].Scope())
+			},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ev, inv := mapOne(t, tc.raw(t))
+			tc.check(t, ev, inv)
+		})
+	}
+}
+
+func TestMapUnmappable(t *testing.T) {
+	const url = "https://api.plugsurfing.com/uploads/bills/Invoice-1.pdf"
+	tests := []struct {
+		name string
+		data string
+		raw  func(events.Raw) events.Raw
+	}{
+		{"broken JSON", `{"bill":`, nil},
+		{"a JSON array", `[]`, nil},
+		{"JSON null", `null`, nil},
+		{"data after the object", `{"bill":"` + url + `"}{}`, nil},
+		{"missing bill", `{"external-session-ids":["a"]}`, nil},
+		{"blank bill", `{"bill":"  "}`, nil},
+		{"bill not a string", `{"bill":7}`, nil},
+		{"relative bill URL", `{"bill":"/uploads/bills/Invoice-1.pdf"}`, nil},
+		{"ftp bill URL", `{"bill":"ftp://api.plugsurfing.com/Invoice-1.pdf"}`, nil},
+		{"unbracketed IPv6 host", `{"bill":"http://::1/x.pdf"}`, nil},
+		{"blank session id", `{"external-session-ids":["a"," "],"bill":"` + url + `"}`, nil},
+		{"session id with a line break", `{"external-session-ids":["a\nb"],"bill":"` + url + `"}`, nil},
+		{"session ids not strings", `{"external-session-ids":[1,2],"bill":"` + url + `"}`, nil},
+		{"session ids not a list", `{"external-session-ids":"a","bill":"` + url + `"}`, nil},
+		{"no fetched-at time", `{"bill":"` + url + `"}`, func(r events.Raw) events.Raw { r.FetchedAt = time.Time{}; return r }},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			raw := rawOf([]byte(tc.data))
+			if tc.raw != nil {
+				raw = tc.raw(raw)
+			}
+			evs, err := plugsurfing.Provider{}.Map(raw)
+			if !errors.Is(err, events.ErrUnmappable) {
+				t.Fatalf("Map = %d events, %v; want an error wrapping events.ErrUnmappable", len(evs), err)
+			}
+		})
+	}
+}
+
+// TestMapSimulatorBillsValidate maps everything the simulator serves and validates each event
+// against schemas/events/invoice.v1.schema.json.
+func TestMapSimulatorBillsValidate(t *testing.T) {
+	s := plugsurfing.Provider{}.NewSimulator(sim.Options{Seed: 8, Records: 80, Now: fixed(testNow)})
+	srv := serve(t, s)
+	src := newSource(t, testConfig(srv.URL), srv.Client(), fixed(testNow))
+	schema := invoiceSchema(t)
+	n := 0
+	for _, u := range plugsurfing.SimUsers() {
+		for _, r := range fetchAll(t, src, u.Scope(), "") {
+			if r.Data == nil {
+				continue
+			}
+			evs, err := plugsurfing.Provider{}.Map(rawFor(u.Scope(), r.Data))
+			if err != nil {
+				t.Fatalf("Map(%s): %v", r.ID, err)
+			}
+			for _, ev := range evs {
+				if err := eventschema.Validate(schema, ev.Data); err != nil {
+					t.Fatalf("Map(%s): %v\n%s", r.ID, err, ev.Data)
+				}
+				if ev.Subject != "plugsurfing:"+r.ID {
+					t.Errorf("subject %s, want plugsurfing:%s (the record id)", ev.Subject, r.ID)
+				}
+				n++
+			}
+		}
+	}
+	if n != s.Truth().Records {
+		t.Errorf("%d events, the simulator holds %d bills", n, s.Truth().Records)
+	}
+}
+
+func eq(t *testing.T, what, got, want string) {
+	t.Helper()
+	if got != want {
+		t.Errorf("%s = %q, want %q", what, got, want)
+	}
+}
+
+func FuzzMap(f *testing.F) {
+	for _, name := range seedBills {
+		f.Add(readTestdata(f, name+".json"))
+	}
+	f.Add(readTestdata(f, "usergetbills_response.json"))
+	for _, s := range []string{
+		`{}`, `null`, `[]`, `"x"`, `{"bill":"https://a"}`, `{"bill":"https://[::1]:8/x","external-session-ids":[]}`,
+		`{"bill":"http://x/\u0000","external-session-ids":["\u00e9","\ufffd"]}`, `{"BILL":"https://a/b","External-Session-Ids":["1"]}`,
+		`{"bill":"https://a/b","external-session-ids":["a","a","` + strings.Repeat("x", 300) + `"]}`,
+		`{"bill":"https://user:pass@host/x?y#z","external-session-ids":null}`,
+	} {
+		f.Add([]byte(s))
+	}
+	schema := invoiceSchema(f)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		raw := rawOf(data)
+		evs, err := plugsurfing.Provider{}.Map(raw)
+		if err != nil {
+			if !errors.Is(err, events.ErrUnmappable) {
+				t.Fatalf("error does not wrap ErrUnmappable: %v", err)
+			}
+			if evs != nil {
+				t.Fatalf("events returned with an error")
+			}
+			return
+		}
+		again, err := plugsurfing.Provider{}.Map(raw)
+		if err != nil || len(again) != len(evs) {
+			t.Fatalf("second Map differs: %v", err)
+		}
+		for i, ev := range evs {
+			if ev.ID == "" || ev.ID != again[i].ID || !bytes.Equal(ev.Data, again[i].Data) || !ev.Time.Equal(again[i].Time) {
+				t.Fatalf("same input, different output:\n%s\n%s", ev.Data, again[i].Data)
+			}
+			if ev.Subject != "plugsurfing:"+raw.RecordID || ev.Time.Location() != time.UTC {
+				t.Fatalf("bad envelope: subject %q (record %q) time %v", ev.Subject, raw.RecordID, ev.Time)
+			}
+			if err := eventschema.Validate(schema, ev.Data); err != nil {
+				t.Fatalf("event does not validate: %v\n%s", err, ev.Data)
+			}
+			var inv events.Invoice
+			if err := json.Unmarshal(ev.Data, &inv); err != nil {
+				t.Fatal(err)
+			}
+			if slices.ContainsFunc(inv.SessionIDs, func(s string) bool { return !strings.HasPrefix(s, "plugsurfing:") || len(s) == len("plugsurfing:") }) {
+				t.Fatalf("session ids %q", inv.SessionIDs)
+			}
+		}
+	})
+}
+
+func BenchmarkMap(b *testing.B) {
+	raw := rawOf(bytes.TrimSpace(readTestdata(b, seedBills[1]+".json")))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := (plugsurfing.Provider{}).Map(raw); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
