@@ -14,6 +14,7 @@ import (
 	"github.com/chargeline/chargeline/pkg/providers/bemo"
 	"github.com/chargeline/chargeline/pkg/providers/inpost"
 	"github.com/chargeline/chargeline/pkg/providers/mews"
+	"github.com/chargeline/chargeline/pkg/providers/pip"
 	"github.com/chargeline/chargeline/pkg/providers/plugsurfing"
 	"github.com/chargeline/chargeline/pkg/providers/sim"
 )
@@ -42,7 +43,7 @@ type Provider interface {
 
 // All returns every provider chargeline ships: the registration list.
 func All() []Provider {
-	return []Provider{bemo.Provider{}, inpost.Provider{}, mews.Provider{}, plugsurfing.Provider{}}
+	return []Provider{bemo.Provider{}, inpost.Provider{}, mews.Provider{}, pip.Provider{}, plugsurfing.Provider{}}
 }
 
 // Lookup returns the provider called name.
