@@ -76,8 +76,9 @@ func ProviderOf(subject string) string {
 //   - an error Poison accepts, or any error on the MaxDeliver-th delivery, publishes the message
 //     to dlq.<stage>.<provider> with its original body and headers plus chargeline-error (the
 //     reason), chargeline-stage, chargeline-original-subject, chargeline-original-sequence,
-//     chargeline-attempts, and Nats-Msg-Id "dlq-<stage>-<ce-id>" so a redelivered poison message
-//     is stored once; once the DLQ has its PubAck the handler reports success, so the original
+//     chargeline-attempts, and Nats-Msg-Id "dlq-<stage>-<original sequence>-<ce-id>" so a
+//     redelivered poison message is stored once, while a replayed copy (a new sequence) that
+//     fails again is dead-lettered again; once the DLQ has its PubAck the handler reports success, so the original
 //     is acknowledged;
 //   - any other error is returned unchanged, so the message is Nacked and redelivered later
 //     (Subscriber's NakDelay);
@@ -148,7 +149,7 @@ func deadLetter(msg *message.Message, stage, reason string, attempts uint64) *me
 	dl.Metadata[HeaderOriginalSubject] = Subject(msg)
 	dl.Metadata[HeaderOriginalSequence] = strconv.FormatUint(StreamSequence(msg), 10)
 	dl.Metadata[HeaderAttempts] = strconv.FormatUint(attempts, 10)
-	dl.Metadata[nats.MsgIdHdr] = "dlq-" + stage + "-" + id
+	dl.Metadata[nats.MsgIdHdr] = "dlq-" + stage + "-" + strconv.FormatUint(StreamSequence(msg), 10) + "-" + id
 	dl.SetContext(msg.Context())
 	return dl
 }

@@ -132,7 +132,7 @@ func TestDLQ(t *testing.T) {
 				bus.HeaderOriginalSubject:  "raw.bemo.sessions",
 				bus.HeaderOriginalSequence: "42",
 				bus.HeaderAttempts:         tt.attempt,
-				nats.MsgIdHdr:              "dlq-normalize-" + msg.UUID,
+				nats.MsgIdHdr:              "dlq-normalize-42-" + msg.UUID,
 			}
 			for k, v := range want {
 				if got := dl.Metadata.Get(k); got != v {
@@ -157,7 +157,7 @@ func TestDLQ(t *testing.T) {
 					t.Errorf("internal metadata %s written as a header", k)
 				}
 			}
-			if nm.Header.Get(nats.MsgIdHdr) != "dlq-normalize-"+msg.UUID {
+			if nm.Header.Get(nats.MsgIdHdr) != "dlq-normalize-42-"+msg.UUID {
 				t.Errorf("wire Nats-Msg-Id = %q", nm.Header.Get(nats.MsgIdHdr))
 			}
 		})

@@ -36,9 +36,11 @@ func (l *loop) deadLetter(ctx context.Context, table string, it *item, reason er
 	h[HeaderOriginalSubject] = []string{it.src.subject}
 	h[HeaderOriginalSequence] = []string{strconv.FormatUint(it.src.seq, 10)}
 	h[HeaderAttempts] = []string{strconv.FormatUint(it.attempts, 10)}
-	id := it.ceID
-	if id == "" {
-		id = l.stream + "-" + strconv.FormatUint(it.src.seq, 10)
+	// The original sequence makes a replayed copy that fails again a new dead letter, while a
+	// redelivery of the same message is stored once.
+	id := l.stream + "-" + strconv.FormatUint(it.src.seq, 10)
+	if it.ceID != "" {
+		id += "-" + it.ceID
 	}
 	h[nats.MsgIdHdr] = []string{"dlq-sink-" + id}
 	msg := &nats.Msg{Subject: DLQSubject(it.src.provider), Header: h, Data: it.src.data}

@@ -400,7 +400,7 @@ func TestSinkDeadLettersPoisonAndInsertsTheRest(t *testing.T) {
 		checks := map[string]string{
 			HeaderStage: "sink", HeaderOriginalSubject: "events.charging_session.v1.bemo",
 			HeaderOriginalSequence: strconv.FormatUint(w.seq, 10), HeaderAttempts: "1",
-			nats.MsgIdHdr: "dlq-sink-" + id, events.HeaderType: "io.chargeline.charging_session.v1",
+			nats.MsgIdHdr: "dlq-sink-EVENTS-" + strconv.FormatUint(w.seq, 10) + "-" + id, events.HeaderType: "io.chargeline.charging_session.v1",
 		}
 		for k, v := range checks {
 			if h.Get(k) != v {
