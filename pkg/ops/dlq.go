@@ -264,9 +264,7 @@ func (d deadLetterDetail) table(w io.Writer) {
 type ReplayOptions struct {
 	// DryRun lists what would be replayed and changes nothing.
 	DryRun bool
-	// Force replays messages dead-lettered less than the DLQ's duplicate window ago (see Replay).
-	Force bool
-	Now   time.Time
+	Now    time.Time
 }
 
 // ReplayResult is the outcome for one dead letter.
@@ -318,20 +316,17 @@ var dlqHeaders = []string{bus.HeaderError, bus.HeaderStage, bus.HeaderOriginalSu
 // between PubAck and delete stores nothing twice. The ce-id is unchanged, so the canonical ids
 // and the ClickHouse table keys still deduplicate downstream.
 //
-// A message dead-lettered less than the DLQ stream's duplicate window ago is skipped unless
-// opts.Force: if it failed again, its new dead letter would carry the same Nats-Msg-Id as the
-// first ("dlq-<stage>-<ce-id>") and JetStream would drop it as a duplicate, so the failure would
-// leave no trace in the DLQ. Replay returns ErrIncomplete (with the report) when a message was
-// skipped or failed.
+// Should a replayed copy fail again, its new dead letter is stored: dead-letter ids carry the
+// original stream sequence ("dlq-<stage>-<sequence>-<ce-id>"), and the copy has a new one.
+// Replay returns ErrIncomplete (with the report) when a message was skipped or failed.
 func Replay(ctx context.Context, js jetstream.JetStream, f DLQFilter, opts ReplayOptions) (*ReplayReport, error) {
 	st, err := js.Stream(ctx, bus.StreamDLQ)
 	if err != nil {
 		return nil, fmt.Errorf("stream %s: %w", bus.StreamDLQ, err)
 	}
-	window := st.CachedInfo().Config.Duplicates
 	rep := &ReplayReport{DryRun: opts.DryRun, Results: []ReplayResult{}}
 	err = scanDLQ(ctx, js, f, false, func(d DeadLetter, m *nats.Msg) error {
-		r := replayOne(ctx, js, st, d, m, window, opts)
+		r := replayOne(ctx, js, st, d, m, opts)
 		switch r.Result {
 		case "replayed", "duplicate":
 			rep.Replayed++
@@ -352,7 +347,7 @@ func Replay(ctx context.Context, js jetstream.JetStream, f DLQFilter, opts Repla
 	return rep, nil
 }
 
-func replayOne(ctx context.Context, js jetstream.JetStream, dlq jetstream.Stream, d DeadLetter, m *nats.Msg, window time.Duration, opts ReplayOptions) ReplayResult {
+func replayOne(ctx context.Context, js jetstream.JetStream, dlq jetstream.Stream, d DeadLetter, m *nats.Msg, opts ReplayOptions) ReplayResult {
 	r := ReplayResult{Seq: d.Seq, OriginalSubject: d.OriginalSubject}
 	switch {
 	case strings.HasPrefix(d.OriginalSubject, "raw."):
@@ -366,12 +361,6 @@ func replayOne(ctx context.Context, js jetstream.JetStream, dlq jetstream.Stream
 	r.MsgID = "replay-" + strconv.FormatUint(d.Seq, 10)
 	if d.CEID != "" {
 		r.MsgID += "-" + d.CEID
-	}
-	if until := d.Time.Add(window); !opts.Force && opts.Now.Before(until) {
-		r.Result = "skipped"
-		r.Reason = fmt.Sprintf("dead-lettered %s ago, inside the DLQ's %s duplicate window: if it failed again its new dead letter would be dropped as a duplicate; replay after %s or use --force",
-			humanAge(opts.Now.Sub(d.Time)), window, timeText(until))
-		return r
 	}
 	if opts.DryRun {
 		r.Result = "would-replay"
@@ -480,7 +469,7 @@ func dlqShowCommand() command {
 
 func dlqReplayCommand() command {
 	return command{
-		name: "dlq replay", synopsis: "(--provider P | --stage S | --seq N,… | --all) [--dry-run] [--force] [--json]",
+		name: "dlq replay", synopsis: "(--provider P | --stage S | --seq N,… | --all) [--dry-run] [--json]",
 		summary: "put dead letters back on their original subject; removed from the DLQ after the PubAck",
 		help: `Republishes the selected dead letters on their original subject (header
 chargeline-original-subject), so the normalizer or the sink processes them again, and deletes
@@ -493,18 +482,15 @@ and the record, still drop whatever already arrived.
 Select with --provider, --stage, --seq (combined: all must match), or --all. --dry-run lists
 what would be replayed.
 
-Messages dead-lettered less than the DLQ's duplicate window (DUPLICATE_WINDOW, 2h) ago are
-skipped unless --force: should one fail again, its new dead letter would get the same
-Nats-Msg-Id as the first and JetStream would drop it, leaving no trace in the DLQ (reconcile
-would then show the record as missing). A replayed raw record gets a new RAW sequence, which is
+A copy that fails again is dead-lettered again (dead-letter ids carry the original stream
+sequence, and the copy has a new one). A replayed raw record gets a new RAW sequence, which is
 the version of its canonical row: replay only records that are still missing, not old versions
 of records that were updated since.
 
 Exit code 1 when a message was skipped or failed (it stays in the DLQ).`,
 		settings: natsSettings(append(dlqFilterSettings(),
 			config.Setting{Name: "all", Env: "CHARGECTL_ALL", Kind: config.Bool, Usage: "replay every dead letter"},
-			config.Setting{Name: "dry-run", Env: "CHARGECTL_DRY_RUN", Kind: config.Bool, Usage: "list what would be replayed, change nothing"},
-			config.Setting{Name: "force", Env: "CHARGECTL_FORCE", Kind: config.Bool, Usage: "also replay messages dead-lettered inside the duplicate window"})...),
+			config.Setting{Name: "dry-run", Env: "CHARGECTL_DRY_RUN", Kind: config.Bool, Usage: "list what would be replayed, change nothing"})...),
 		run: func(ctx context.Context, s *session) (report, error) {
 			f, err := dlqFilter(s.v)
 			if err != nil {
@@ -517,7 +503,7 @@ Exit code 1 when a message was skipped or failed (it stays in the DLQ).`,
 			if err != nil {
 				return nil, err
 			}
-			rep, err := Replay(ctx, js, f, ReplayOptions{DryRun: s.v.Bool("dry-run"), Force: s.v.Bool("force"), Now: s.env.Now()})
+			rep, err := Replay(ctx, js, f, ReplayOptions{DryRun: s.v.Bool("dry-run"), Now: s.env.Now()})
 			if rep == nil {
 				return nil, err
 			}

@@ -111,19 +111,13 @@ func TestDLQListShowReplay(t *testing.T) {
 	}
 	c.must(t, ops.ExitUsage, "dlq", "show", "--seq=99")
 
-	// Just dead-lettered: inside the duplicate window a replay is refused (a second failure
-	// would be dropped as a duplicate dead letter), and the message stays.
 	var rep ops.ReplayReport
-	r := c.json(t, ops.ExitFailure, &rep, "dlq", "replay", "--provider=bemo")
-	if rep.Skipped != 1 || !strings.Contains(rep.Results[0].Reason, "duplicate window") {
-		t.Fatalf("replay inside the window = %+v\n%s", rep, r.stderr)
-	}
-	c.json(t, ops.ExitOK, &rep, "dlq", "replay", "--provider=bemo", "--force", "--dry-run")
+	c.json(t, ops.ExitOK, &rep, "dlq", "replay", "--provider=bemo", "--dry-run")
 	if len(rep.Results) != 1 || rep.Results[0].Result != "would-replay" || len(messages(t, ns.JS, bus.StreamRaw, "")) != 0 {
 		t.Fatalf("dry run = %+v", rep)
 	}
 
-	c.json(t, ops.ExitOK, &rep, "dlq", "replay", "--provider=bemo", "--force")
+	c.json(t, ops.ExitOK, &rep, "dlq", "replay", "--provider=bemo")
 	if rep.Replayed != 1 || rep.Results[0].Result != "replayed" || rep.Results[0].Stream != "RAW" {
 		t.Fatalf("replay = %+v", rep)
 	}
@@ -152,7 +146,7 @@ func TestDLQListShowReplay(t *testing.T) {
 		t.Fatal(err)
 	}
 	setMaxMsgs(t, ns.JS, bus.StreamEvents, 1)
-	r = c.json(t, ops.ExitFailure, &rep, "dlq", "replay", fmt.Sprintf("--seq=%d", refused), "--force")
+	r := c.json(t, ops.ExitFailure, &rep, "dlq", "replay", fmt.Sprintf("--seq=%d", refused))
 	if rep.Failed != 1 || !strings.Contains(rep.Results[0].Reason, "not acknowledged") {
 		t.Fatalf("replay into a full stream = %+v\n%s", rep, r.stderr)
 	}
@@ -160,7 +154,7 @@ func TestDLQListShowReplay(t *testing.T) {
 		t.Fatalf("a refused republish removed the dead letter")
 	}
 	setMaxMsgs(t, ns.JS, bus.StreamEvents, -1)
-	c.json(t, ops.ExitOK, &rep, "dlq", "replay", "--stage=sink", "--force")
+	c.json(t, ops.ExitOK, &rep, "dlq", "replay", "--stage=sink")
 	if rep.Replayed != 1 {
 		t.Fatalf("replay = %+v", rep)
 	}
