@@ -69,7 +69,8 @@ func TestComposeMatchesTheServices(t *testing.T) {
 	}
 
 	// compose service → the chargeline service (services/<name>) it builds.
-	built := map[string]string{"providersim": "providersim", "poller-bemo": "poller", "normalizer": "normalizer", "sink": "sink"}
+	built := map[string]string{"providersim": "providersim", "normalizer": "normalizer", "sink": "sink",
+		"poller-bemo": "poller", "poller-pip": "poller", "poller-mews": "poller", "poller-plugsurfing": "poller", "poller-inpost": "poller"}
 	envs := map[string][]string{}
 	for composeName, service := range built {
 		svc, ok := p.Services[composeName]
@@ -89,10 +90,17 @@ func TestComposeMatchesTheServices(t *testing.T) {
 			}
 		}
 	}
-	poller := p.Services["poller-bemo"].Environment
-	for _, key := range []string{"NATS_URL", "POLLER_PROVIDER", "BEMO_BASE_URL", "BEMO_ACCESS_TOKEN", "BEMO_SUBSCRIPTION_KEY", "BEMO_ACCOUNTS"} {
-		if poller[key] == nil {
-			t.Errorf("poller-bemo does not set %s", key)
+	// Every provider has a poller, pointed at providersim, with its own provider chosen.
+	for _, name := range []string{"bemo", "pip", "mews", "plugsurfing", "inpost"} {
+		env := p.Services["poller-"+name].Environment
+		if env["POLLER_PROVIDER"] == nil || *env["POLLER_PROVIDER"] != name || env["NATS_URL"] == nil {
+			t.Errorf("poller-%s: POLLER_PROVIDER %v, NATS_URL %v", name, env["POLLER_PROVIDER"], env["NATS_URL"])
+		}
+		prefix := strings.ToUpper(name) + "_"
+		for key := range env {
+			if strings.Contains(key, "_") && key != "NATS_URL" && key != "POLL_INTERVAL" && key != "HTTP_ADDR" && key != "POLLER_PROVIDER" && !strings.HasPrefix(key, prefix) {
+				t.Errorf("poller-%s sets %s, another provider's setting", name, key)
+			}
 		}
 	}
 	if p.Services["sink"].Environment["CLICKHOUSE_DSN"] == nil {
