@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/big"
 	"regexp"
+	"strconv"
 	"strings"
 )
 
@@ -17,15 +18,28 @@ func Decimal(n json.Number) (string, error) {
 	if plainDecimal.MatchString(s) {
 		return s, nil
 	}
+	// Bound the exponent before big.Rat expands 1e999999999 into a billion digits.
+	if _, exp, ok := strings.Cut(strings.ToLower(s), "e"); ok {
+		if e, err := strconv.Atoi(exp); err != nil || e > 30 || e < -30 {
+			return "", fmt.Errorf("%w: %q is out of range", ErrUnmappable, s)
+		}
+	}
 	r, ok := new(big.Rat).SetString(s)
 	if !ok || strings.ContainsAny(s, "xXpP_") {
 		return "", fmt.Errorf("%w: %q is not a decimal number", ErrUnmappable, s)
 	}
-	// Exponent forms are exact rationals with a power-of-ten denominator: find its scale.
-	scale := 0
-	for d := new(big.Int).Set(r.Denom()); d.Cmp(big.NewInt(1)) > 0 && scale <= 30; scale++ {
-		d.Quo(d, big.NewInt(10))
+	// An exponent form has exactly len(fraction digits) - exponent decimals; the reduced
+	// rational's denominator cannot tell (1.25e-2 = 1/80).
+	mant, exp, _ := strings.Cut(strings.ToLower(s), "e")
+	e, err := strconv.Atoi(exp)
+	if err != nil {
+		return "", fmt.Errorf("%w: %q is not a decimal number", ErrUnmappable, s)
 	}
+	scale := 0
+	if _, frac, ok := strings.Cut(mant, "."); ok {
+		scale = len(frac)
+	}
+	scale = max(scale-e, 0)
 	if scale > 30 {
 		return "", fmt.Errorf("%w: %q has too many decimals", ErrUnmappable, s)
 	}

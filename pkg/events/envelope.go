@@ -2,6 +2,7 @@ package events
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -44,10 +45,11 @@ func RawMsg(r Raw) *nats.Msg {
 
 // ParseRaw reads a raw record back from a message on raw.<provider>.<resource>.
 func ParseRaw(subject string, h nats.Header, data []byte, seq uint64) (Raw, error) {
-	var provider, resource string
-	if n, _ := fmt.Sscanf(subjectParts(subject), "raw %s %s", &provider, &resource); n != 2 {
-		return Raw{}, fmt.Errorf("events: %q is not a raw subject", subject)
+	parts := strings.Split(subject, ".")
+	if len(parts) != 3 || parts[0] != "raw" || parts[1] == "" || parts[2] == "" {
+		return Raw{}, fmt.Errorf("events: %q is not a raw subject (raw.<provider>.<resource>)", subject)
 	}
+	provider, resource := parts[1], parts[2]
 	id := h.Get(HeaderID)
 	if id == "" {
 		return Raw{}, fmt.Errorf("events: raw message on %s has no %s header", subject, HeaderID)
@@ -78,15 +80,4 @@ func EventMsg(e Event) *nats.Msg {
 	h[HeaderContentType] = []string{"application/json"}
 	h[nats.MsgIdHdr] = []string{e.ID}
 	return &nats.Msg{Subject: e.NATSSubject(), Header: h, Data: e.Data}
-}
-
-// subjectParts turns "a.b.c" into "a b c" for Sscanf; tokens never contain spaces.
-func subjectParts(s string) string {
-	b := []byte(s)
-	for i, c := range b {
-		if c == '.' {
-			b[i] = ' '
-		}
-	}
-	return string(b)
 }
