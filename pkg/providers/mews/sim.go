@@ -114,7 +114,8 @@ func (Provider) NewSimulator(opts sim.Options) sim.Simulator { return NewSimulat
 //
 // Files are served by the simulator itself at <base>/exports/<id>-<n>.jsonl with a signature
 // and the time getAll issued the URL; the URL works for 10 minutes of opts.Now() (403 after, and
-// for a bad signature), honours Range (206) and counts in Truth().Requests.
+// for a bad signature, and one download in Faults.ExpireURLEvery however fresh), honours Range
+// (206) and counts in Truth().Requests.
 //
 // Refusals use Mews's body {Message, RequestId, Details}: 401 for a wrong ClientToken or
 // AccessToken, under Faults.ExpiredToken ("expired") and under Faults.MissingToken. Generic
@@ -135,6 +136,7 @@ type Simulator struct {
 	byID      map[string]*simExport
 	exportRNG *rand.Rand
 	requestN  int
+	downloads int // file requests with a valid signature, for Faults.ExpireURLEvery
 	requests  map[string]int
 	failNext  map[string]int
 }
@@ -488,7 +490,7 @@ func (s *Simulator) file(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := s.now()
-	if now.After(time.Unix(issued, 0).Add(simURLTTL)) {
+	if now.After(time.Unix(issued, 0).Add(simURLTTL)) || s.expireFault() {
 		s.count("url-expired")
 		http.Error(w, "AuthenticationFailed: signature not valid in the specified time frame.", http.StatusForbidden)
 		return
@@ -513,6 +515,17 @@ func (s *Simulator) file(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(data))
+}
+
+// expireFault reports whether this download is refused as expired under Faults.ExpireURLEvery.
+func (s *Simulator) expireFault() bool {
+	if s.faults.ExpireURLEvery <= 0 {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.downloads++
+	return s.downloads%s.faults.ExpireURLEvery == 0
 }
 
 // writeError writes Mews's error body.

@@ -888,3 +888,20 @@ func TestSourceGivesUpWaitingAndResumesNextPoll(t *testing.T) {
 		}
 	})
 }
+
+// TestSourceUnderSimulatorFaults reads every bill once while the simulator refuses every other
+// download as an expired URL and cuts every third response off half-way (what providersim's
+// --fault-expire-url-every and --fault-truncate-every do in the chaos run).
+func TestSourceUnderSimulatorFaults(t *testing.T) {
+	s := mews.NewSimulator(sim.Options{Seed: 5, Records: 240, Now: fixed(testNow),
+		Faults: sim.Faults{ExpireURLEvery: 2, TruncateEvery: 3}})
+	srv := serve(t, s)
+	cfg := startConfig(srv.URL)
+	cfg.Backoff.MaxAttempts = 30
+	src := newSource(t, cfg, srv.Client(), fixed(testNow))
+	recs := fetchAll(t, src, mews.EntityBill, "")
+	checkOnce(t, data(recs), s.Truth().Records)
+	if n := s.Truth().Requests["url-expired"]; n == 0 {
+		t.Errorf("no download was refused as expired: the fault did not fire")
+	}
+}

@@ -286,6 +286,26 @@ func TestClientReplacesARefusedTokenOnce(t *testing.T) {
 	})
 }
 
+// TestClientSurvivesATokenThatExpiresEarly: under Faults.TokenLifetime the simulator's tokens
+// stop working after a minute while expires_in still says five (the chaos run's "PIP token that
+// expires mid-run"). The client replaces the refused token and goes on without an error.
+func TestClientSurvivesATokenThatExpiresEarly(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		rec := record(newSim(sim.Options{Seed: 1, Records: 30, Now: time.Now, Faults: sim.Faults{TokenLifetime: time.Minute}}))
+		c := newClient(t, testConfig(inMemory), providertest.HandlerClient(rec))
+		for i := range 3 {
+			if _, err := c.Invoicing(t.Context(), ""); err != nil {
+				t.Fatalf("call %d: %v", i, err)
+			}
+			time.Sleep(90 * time.Second) // past the real lifetime, well within the announced one
+		}
+		if rec.status(http.StatusUnauthorized) != 2 || rec.tokens() != 3 {
+			t.Errorf("%d refusals and %d token requests, want 2 and 3: each expired token is replaced once",
+				rec.status(http.StatusUnauthorized), rec.tokens())
+		}
+	})
+}
+
 func TestClientRefusals(t *testing.T) {
 	tests := []struct {
 		name     string

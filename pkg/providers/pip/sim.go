@@ -82,7 +82,8 @@ func (p Provider) SimEnv(baseURL string) map[string]string {
 //
 // Auth: a bearer token, either SimAccessToken or one from the token endpoint (POST
 // SimTokenPath, grant_type=client_credentials, client id and secret by HTTP Basic or form),
-// valid for five minutes of opts.Now(). Refusals: 401 for a missing, unknown or expired token
+// valid for five minutes of opts.Now() (for Faults.TokenLifetime only, though still announced
+// as five minutes). Refusals: 401 for a missing, unknown or expired token
 // (every request under Faults.ExpiredToken or Faults.MissingToken), 403 for SimClientIDNoExport's
 // tokens, 400 for a completedAfter that is not a date-time, 404 for another export. Generic
 // faults (429 with Retry-After, 500, slow responses) come from sim.Injector, on the token
@@ -186,7 +187,11 @@ func (s *simulator) token(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	s.issued++
 	tok := fmt.Sprintf("sim-cc-%d", s.issued)
-	s.tokens[tok] = simToken{expires: s.now().Add(simTokenTTL), export: id == SimClientID}
+	lifetime := simTokenTTL
+	if s.faults.TokenLifetime > 0 {
+		lifetime = s.faults.TokenLifetime // expires_in below still says simTokenTTL
+	}
+	s.tokens[tok] = simToken{expires: s.now().Add(lifetime), export: id == SimClientID}
 	s.mu.Unlock()
 	w.Header().Set("Cache-Control", "no-store")
 	writeJSON(w, http.StatusOK, tokenResponse{

@@ -1,8 +1,10 @@
 // Package sim holds what every provider simulator shares: options, ground truth, and the
-// generic fault injection (429 storms, 5xx, slow responses) wrapped around a provider's handler.
+// generic fault injection (429 storms, 5xx, slow responses, truncated bodies) wrapped around a
+// provider's handler.
 package sim
 
 import (
+	"bytes"
 	"net/http"
 	"strconv"
 	"sync"
@@ -52,14 +54,27 @@ type Faults struct {
 	SlowDelay            time.Duration
 	ExpiredToken         bool // every request is refused as an expired token (provider-specific body)
 	MissingToken         bool // the simulator demands a token nobody sends
+	// TooManyRequestsBurst makes each 429 a storm: the next TooManyRequestsBurst requests are
+	// refused with 429 too.
+	TooManyRequestsBurst int
+	// TruncateEvery cuts one successful response in N off half-way: the full Content-Length is
+	// announced, half the body is sent, and the connection is closed.
+	TruncateEvery int
+	// ExpireURLEvery refuses one download in N of a provider-issued file URL as expired, however
+	// fresh it is (Mews export files).
+	ExpireURLEvery int
+	// TokenLifetime, when set, is how long an issued access token really works, while the token
+	// response still announces the provider's usual lifetime: the token expires mid-use (PIP).
+	TokenLifetime time.Duration
 }
 
 // Injector decides, request by request, which generic fault to serve. It is safe for
 // concurrent use.
 type Injector struct {
-	f  Faults
-	mu sync.Mutex
-	n  int
+	f     Faults
+	mu    sync.Mutex
+	n     int
+	storm int // 429s still to serve in the current storm
 }
 
 // NewInjector returns an injector for f.
@@ -69,11 +84,17 @@ func NewInjector(f Faults) *Injector { return &Injector{f: f} }
 // status, so clients see their own error envelope.
 func (in *Injector) Wrap(next http.Handler, errorBody func(w http.ResponseWriter, status int)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		f := in.f
 		in.mu.Lock()
 		in.n++
 		n := in.n
+		storming := in.storm > 0
+		if storming {
+			in.storm--
+		} else if f.TooManyRequestsEvery > 0 && n%f.TooManyRequestsEvery == 0 {
+			storming, in.storm = true, f.TooManyRequestsBurst
+		}
 		in.mu.Unlock()
-		f := in.f
 		if f.SlowEvery > 0 && n%f.SlowEvery == 0 {
 			select {
 			case <-time.After(f.SlowDelay):
@@ -81,7 +102,7 @@ func (in *Injector) Wrap(next http.Handler, errorBody func(w http.ResponseWriter
 				return
 			}
 		}
-		if f.TooManyRequestsEvery > 0 && n%f.TooManyRequestsEvery == 0 {
+		if storming {
 			ra := max(f.RetryAfter, time.Second)
 			w.Header().Set("Retry-After", strconv.Itoa(int((ra+time.Second-1)/time.Second)))
 			errorBody(w, http.StatusTooManyRequests)
@@ -91,6 +112,46 @@ func (in *Injector) Wrap(next http.Handler, errorBody func(w http.ResponseWriter
 			errorBody(w, http.StatusInternalServerError)
 			return
 		}
+		if f.TruncateEvery > 0 && n%f.TruncateEvery == 0 && r.Method != http.MethodHead {
+			truncate(w, r, next)
+			return
+		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// truncate serves next's response, but a successful one only half: it announces the whole
+// Content-Length and stops half-way, so the server closes the connection and the client reads
+// an unexpected EOF, as when a connection breaks in transit.
+func truncate(w http.ResponseWriter, r *http.Request, next http.Handler) {
+	rec := &recorder{header: w.Header(), status: http.StatusOK}
+	next.ServeHTTP(rec, r)
+	body := rec.body.Bytes()
+	if rec.status < 200 || rec.status > 299 || len(body) < 2 {
+		w.WriteHeader(rec.status)
+		_, _ = w.Write(body)
+		return
+	}
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(rec.status)
+	_, _ = w.Write(body[:len(body)/2])
+}
+
+// recorder buffers a response; its header is the real response's.
+type recorder struct {
+	header http.Header
+	status int
+	wrote  bool
+	body   bytes.Buffer
+}
+
+func (r *recorder) Header() http.Header { return r.header }
+func (r *recorder) WriteHeader(status int) {
+	if !r.wrote {
+		r.status, r.wrote = status, true
+	}
+}
+func (r *recorder) Write(b []byte) (int, error) {
+	r.wrote = true
+	return r.body.Write(b)
 }

@@ -32,6 +32,11 @@ func Settings() []config.Setting {
 		{Name: "fault-slow-every", Env: "PROVIDERSIM_FAULT_SLOW_EVERY", Kind: config.Int, Default: "0", Usage: "delay one response in N by --fault-slow-delay (0 = never)"},
 		{Name: "fault-slow-delay", Env: "PROVIDERSIM_FAULT_SLOW_DELAY", Kind: config.Duration, Default: "2s", Usage: "delay of a slow response"},
 		{Name: "fault-expired-token", Env: "PROVIDERSIM_FAULT_EXPIRED_TOKEN", Kind: config.Bool, Default: "false", Usage: "refuse every request as an expired token"},
+		{Name: "fault-429-burst", Env: "PROVIDERSIM_FAULT_429_BURST", Kind: config.Int, Default: "0", Usage: "requests refused with 429 after each 429 of --fault-429-every (a storm)"},
+		{Name: "fault-retry-after", Env: "PROVIDERSIM_FAULT_RETRY_AFTER", Kind: config.Duration, Default: "1s", Usage: "Retry-After sent with a 429"},
+		{Name: "fault-truncate-every", Env: "PROVIDERSIM_FAULT_TRUNCATE_EVERY", Kind: config.Int, Default: "0", Usage: "cut one successful response in N off half-way (0 = never)"},
+		{Name: "fault-expire-url-every", Env: "PROVIDERSIM_FAULT_EXPIRE_URL_EVERY", Kind: config.Int, Default: "0", Usage: "refuse one export file download in N as an expired URL (Mews; 0 = never)"},
+		{Name: "fault-token-lifetime", Env: "PROVIDERSIM_FAULT_TOKEN_LIFETIME", Kind: config.Duration, Default: "0s", Usage: "issued access tokens stop working after this long, though announced for longer (PIP; 0 = as announced)"},
 	}
 }
 
@@ -58,6 +63,11 @@ func ConfigFrom(v config.Values) Config {
 				SlowEvery:            v.Int("fault-slow-every"),
 				SlowDelay:            v.Duration("fault-slow-delay"),
 				ExpiredToken:         v.Bool("fault-expired-token"),
+				TooManyRequestsBurst: v.Int("fault-429-burst"),
+				RetryAfter:           v.Duration("fault-retry-after"),
+				TruncateEvery:        v.Int("fault-truncate-every"),
+				ExpireURLEvery:       v.Int("fault-expire-url-every"),
+				TokenLifetime:        v.Duration("fault-token-lifetime"),
 			},
 		},
 	}
