@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -24,14 +25,20 @@ func NewCheckpoints(kv jetstream.KeyValue) *Checkpoints { return &Checkpoints{kv
 
 // Get returns the scope's checkpoint and its revision; a scope never polled returns "" and 0.
 func (c *Checkpoints) Get(ctx context.Context, provider, scope string) (Checkpoint, uint64, error) {
+	cp, rev, _, err := c.get(ctx, provider, scope)
+	return cp, rev, err
+}
+
+// get is Get plus when the checkpoint was written (zero for a scope never polled).
+func (c *Checkpoints) get(ctx context.Context, provider, scope string) (Checkpoint, uint64, time.Time, error) {
 	e, err := c.kv.Get(ctx, Key(provider, scope))
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		return "", 0, nil
+		return "", 0, time.Time{}, nil
 	}
 	if err != nil {
-		return "", 0, fmt.Errorf("poll: read checkpoint %s/%s: %w", provider, scope, err)
+		return "", 0, time.Time{}, fmt.Errorf("poll: read checkpoint %s/%s: %w", provider, scope, err)
 	}
-	return Checkpoint(e.Value()), e.Revision(), nil
+	return Checkpoint(e.Value()), e.Revision(), e.Created(), nil
 }
 
 // Set stores cp if the key is still at revision rev (0: the key must not exist yet) and returns

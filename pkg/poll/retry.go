@@ -38,7 +38,8 @@ func (b *Backoff) setDefaults() {
 // Retry runs op until it succeeds, returns an error that is not temporary, ctx ends, or the
 // attempts are used up. Temporary means *TemporaryError, *RetryAfterError or a network timeout;
 // a RetryAfterError waits at least its After. The last error is returned, wrapped with the
-// attempt count.
+// attempt count. Every failed attempt wrapping a ProviderError is reported to the scheduler
+// polling the scope (metrics).
 func Retry(ctx context.Context, b Backoff, op func(ctx context.Context) error) error {
 	b.setDefaults()
 	for attempt := 1; ; attempt++ {
@@ -46,6 +47,7 @@ func Retry(ctx context.Context, b Backoff, op func(ctx context.Context) error) e
 		if err == nil {
 			return nil
 		}
+		observeError(ctx, err)
 		wait, ok := retryable(err)
 		if !ok || ctx.Err() != nil {
 			return err

@@ -126,7 +126,7 @@ func NewScheduler(ctx context.Context, cfg Config, src Source, js jetstream.JetS
 	}
 	return &Scheduler{
 		cfg: cfg, src: src, js: js, cps: NewCheckpoints(cps), leases: leases,
-		logger: logger.With(slog.String("provider", cfg.Provider)), metrics: newMetrics(reg),
+		logger: logger.With(slog.String("provider", cfg.Provider)), metrics: newMetrics(reg, cfg.Now),
 	}, nil
 }
 
@@ -293,10 +293,17 @@ func (s *Scheduler) release(ctx context.Context, lease *Lease) {
 // cycle polls one scope from its checkpoint until the source is caught up.
 func (s *Scheduler) cycle(ctx context.Context, scope string) error {
 	started := s.cfg.Now()
-	cp, rev, err := s.cps.Get(ctx, s.cfg.Provider, scope)
+	cp, rev, written, err := s.cps.get(ctx, s.cfg.Provider, scope)
 	if err != nil {
 		return err
 	}
+	if !written.IsZero() {
+		s.metrics.checkpointAge.set(s.cfg.Provider, scope, written)
+	}
+	ctx = withErrorObserver(ctx, func(pe ProviderError) {
+		status, code := errorLabels(pe)
+		s.metrics.providerErrors.WithLabelValues(s.cfg.Provider, status, code).Inc()
+	})
 	// Draining in-flight acks and committing must survive the cancellation that stops Fetch.
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.DrainTimeout)
 	defer cancel()
@@ -308,7 +315,9 @@ func (s *Scheduler) cycle(ctx context.Context, scope string) error {
 				return err
 			}
 			rev = r
-			s.metrics.checkpointTime.WithLabelValues(s.cfg.Provider, scope).Set(float64(s.cfg.Now().Unix()))
+			now := s.cfg.Now()
+			s.metrics.checkpointTime.WithLabelValues(s.cfg.Provider, scope).Set(float64(now.Unix()))
+			s.metrics.checkpointAge.set(s.cfg.Provider, scope, now)
 			return nil
 		},
 	}
@@ -333,12 +342,14 @@ func (s *Scheduler) cycle(ctx context.Context, scope string) error {
 	drainErr := p.drain(dctx)
 	s.metrics.published.WithLabelValues(s.cfg.Provider).Add(float64(p.acked))
 	if fetchErr != nil {
+		observeError(ctx, fetchErr) // a provider error that did not pass through Retry
 		s.metrics.errors.WithLabelValues(s.cfg.Provider, errorKind(fetchErr)).Inc()
 		return errors.Join(fmt.Errorf("poll: %s/%s: %w", s.cfg.Provider, scope, fetchErr), drainErr)
 	}
 	if drainErr != nil {
 		return fmt.Errorf("poll: %s/%s: %w", s.cfg.Provider, scope, drainErr)
 	}
+	s.metrics.succeeded.WithLabelValues(s.cfg.Provider, scope).Set(float64(s.cfg.Now().Unix()))
 	s.logger.Debug("scope polled", slog.String("scope", scope), slog.Int("records", published),
 		slog.Duration("took", s.cfg.Now().Sub(started)))
 	return nil

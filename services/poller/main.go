@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"os"
 	"slices"
@@ -49,7 +50,11 @@ func run(ctx context.Context, env service.Env) error {
 	if err != nil {
 		return env.Values.Invalid("provider", "%v", err)
 	}
-	src, err := p.NewSource(env.Values, &http.Client{Timeout: env.Values.Duration("http-timeout")})
+	hc := &http.Client{
+		Timeout:   env.Values.Duration("http-timeout"),
+		Transport: poll.NewTransport(http.DefaultTransport, p.Name(), env.Registry),
+	}
+	src, err := p.NewSource(env.Values, hc)
 	if err != nil {
 		return err
 	}
@@ -69,6 +74,11 @@ func run(ctx context.Context, env service.Env) error {
 	if err != nil {
 		return err
 	}
-	env.Ready(func(ctx context.Context) error { return bus.CheckProvisioned(ctx, js) })
+	env.Ready(func(ctx context.Context) error {
+		if !nc.IsConnected() {
+			return errors.New("not connected to NATS")
+		}
+		return bus.CheckProvisioned(ctx, js)
+	})
 	return sched.Run(ctx)
 }

@@ -97,3 +97,9 @@ func (e *APIError) permanent() bool {
 	}
 	return e.Status == http.StatusBadRequest || e.Status == http.StatusNotFound
 }
+
+var _ poll.ProviderError = (*APIError)(nil)
+
+// HTTPStatus and ProviderCode make e a poll.ProviderError (metrics by status and code).
+func (e *APIError) HTTPStatus() int      { return e.Status }
+func (e *APIError) ProviderCode() string { return e.Code }

@@ -81,3 +81,9 @@ func (e *APIError) permanent() bool {
 	}
 	return e.Status >= 400 || e.Code == CodeResourceNotFound || e.Code == CodeValidationFailed
 }
+
+var _ poll.ProviderError = (*APIError)(nil)
+
+// HTTPStatus and ProviderCode make e a poll.ProviderError (metrics by status and code).
+func (e *APIError) HTTPStatus() int      { return e.Status }
+func (e *APIError) ProviderCode() string { return e.Code }

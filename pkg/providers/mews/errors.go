@@ -107,3 +107,17 @@ func (e *FileError) refused() bool {
 func (e *FileError) retryable() bool {
 	return e.Status == http.StatusRequestTimeout || e.Status == http.StatusTooManyRequests || e.Status >= 500
 }
+
+var (
+	_ poll.ProviderError = (*APIError)(nil)
+	_ poll.ProviderError = (*FileError)(nil)
+)
+
+// HTTPStatus and ProviderCode make e a poll.ProviderError (metrics by status; Mews sends no
+// error code).
+func (e *APIError) HTTPStatus() int      { return e.Status }
+func (e *APIError) ProviderCode() string { return "" }
+
+// HTTPStatus and ProviderCode make e a poll.ProviderError (metrics by status).
+func (e *FileError) HTTPStatus() int      { return e.Status }
+func (e *FileError) ProviderCode() string { return "" }

@@ -94,3 +94,17 @@ func (e *TokenError) Is(target error) bool {
 	return target == poll.ErrAuth && e.Status >= 400 && e.Status < 500 &&
 		e.Status != http.StatusRequestTimeout && e.Status != http.StatusTooManyRequests
 }
+
+var (
+	_ poll.ProviderError = (*APIError)(nil)
+	_ poll.ProviderError = (*TokenError)(nil)
+)
+
+// HTTPStatus and ProviderCode make e a poll.ProviderError (metrics by status and code).
+func (e *APIError) HTTPStatus() int      { return e.Status }
+func (e *APIError) ProviderCode() string { return e.Code }
+
+// HTTPStatus and ProviderCode make e a poll.ProviderError: the token endpoint's status and
+// RFC 6749 error code.
+func (e *TokenError) HTTPStatus() int      { return e.Status }
+func (e *TokenError) ProviderCode() string { return e.Code }

@@ -3,6 +3,7 @@ package plugsurfing
 import (
 	"fmt"
 	"net/http"
+	"strconv"
 
 	"github.com/chargeline/chargeline/pkg/poll"
 )
@@ -109,4 +110,15 @@ func (e *APIError) permanent() bool {
 		return false
 	}
 	return e.Code != CodeSuccess || (e.Status >= 400 && e.Status < 500)
+}
+
+var _ poll.ProviderError = (*APIError)(nil)
+
+// HTTPStatus and ProviderCode make e a poll.ProviderError (metrics by status and result.code).
+func (e *APIError) HTTPStatus() int { return e.Status }
+func (e *APIError) ProviderCode() string {
+	if e.Code == CodeSuccess {
+		return ""
+	}
+	return strconv.Itoa(e.Code)
 }
