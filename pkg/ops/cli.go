@@ -231,6 +231,7 @@ func (s *session) clickHouse() (driver.Conn, error) {
 		DSN:      s.v.String("clickhouse-dsn"),
 		User:     s.v.String("clickhouse-user"),
 		Password: s.v.Secret("clickhouse-password"),
+		Cluster:  s.v.String("clickhouse-cluster"),
 	})
 	if err != nil {
 		return nil, err

@@ -29,12 +29,28 @@ type MigrationStatus struct {
 
 // Migrate applies the ClickHouse migrations the database does not have yet (sink.Migrate: the
 // same code the sink runs at start, safe beside running sinks) and reports every migration.
-func Migrate(ctx context.Context, conn driver.Conn) (*MigrateReport, error) {
-	ms, err := sink.Migrations()
+// With cluster set it applies the cluster variant on that ClickHouse cluster
+// (sink.MigrateCluster), as a sink with CLICKHOUSE_CLUSTER does.
+func Migrate(ctx context.Context, conn driver.Conn, cluster string) (*MigrateReport, error) {
+	var (
+		ms      []sink.Migration
+		applied []uint32
+		err     error
+		migErr  error
+	)
+	if cluster != "" {
+		ms, err = sink.ClusterMigrations(cluster)
+	} else {
+		ms, err = sink.Migrations()
+	}
 	if err != nil {
 		return nil, err
 	}
-	applied, migErr := sink.Migrate(ctx, conn, nil)
+	if cluster != "" {
+		applied, migErr = sink.MigrateCluster(ctx, conn, cluster, nil)
+	} else {
+		applied, migErr = sink.Migrate(ctx, conn, nil)
+	}
 	rep := &MigrateReport{Applied: applied, Migrations: []MigrationStatus{}}
 	if rep.Applied == nil {
 		rep.Applied = []uint32{}
@@ -68,7 +84,8 @@ func migrateCommand() command {
 		name: "migrate", synopsis: "[--clickhouse-dsn DSN] [--json]",
 		summary: "apply the ClickHouse migrations and print their versions",
 		help: `Applies the migrations in schemas/clickhouse that the database's schema_migrations table does
-not list yet, in order, exactly as the sink does at start (safe while sinks run), then lists
+not list yet (on a ClickHouse cluster, with --clickhouse-cluster/CLICKHOUSE_CLUSTER, those in
+schemas/clickhouse/cluster), in order, exactly as the sink does at start (safe while sinks run), then lists
 every migration as "applied now" or "already applied". A failing migration stops the run (exit
 1); the ones after it are "not applied".`,
 		settings: func(Env) [][]config.Setting {
@@ -79,7 +96,7 @@ every migration as "applied now" or "already applied". A failing migration stops
 			if err != nil {
 				return nil, err
 			}
-			rep, err := Migrate(ctx, conn)
+			rep, err := Migrate(ctx, conn, s.v.String("clickhouse-cluster"))
 			if rep == nil {
 				return nil, err
 			}

@@ -26,6 +26,11 @@ type Config struct {
 	// User and Password, when set, replace the DSN's user info.
 	User     string
 	Password config.Secret
+	// Cluster, when set, names the ClickHouse cluster (a remote_servers entry) the sink migrates
+	// and writes to: Migrate applies the cluster variant (replicated tables behind Distributed
+	// ones, ON CLUSTER), and inserts wait until every shard has its rows
+	// (insert_distributed_sync=1, unless the DSN sets it). Empty: a single server.
+	Cluster string
 	// BatchRows, BatchBytes and BatchAge bound a table's batch: it is inserted as soon as one
 	// is reached. Defaults 5000 rows, 8 MiB, 1s.
 	BatchRows  int
@@ -60,6 +65,7 @@ func Settings() []config.Setting {
 		{Name: "clickhouse-dsn", Env: "CLICKHOUSE_DSN", Default: DefaultDSN, Usage: "ClickHouse native-protocol DSN (clickhouse://host:9000/chargeline?secure=true for TLS)"},
 		{Name: "clickhouse-user", Env: "CLICKHOUSE_USER", Usage: "ClickHouse user (overrides the DSN's)"},
 		{Name: "clickhouse-password", Env: "CLICKHOUSE_PASSWORD", Secret: true, Usage: "ClickHouse password (overrides the DSN's)"},
+		{Name: "clickhouse-cluster", Env: "CLICKHOUSE_CLUSTER", Usage: "ClickHouse cluster name: migrate with the cluster variant (replicated tables behind Distributed ones, ON CLUSTER); empty: a single server"},
 		{Name: "batch-rows", Env: "SINK_BATCH_ROWS", Kind: config.Int, Default: "5000", Min: 1, Usage: "insert a table's batch once it holds this many rows"},
 		{Name: "batch-bytes", Env: "SINK_BATCH_BYTES", Kind: config.Int, Default: "8388608", Min: 1, Usage: "insert a table's batch once its messages hold this many bytes"},
 		{Name: "batch-age", Env: "SINK_BATCH_AGE", Kind: config.Duration, Default: "1s", Min: int64(time.Millisecond), Usage: "insert a table's batch once its oldest row waited this long"},
@@ -76,6 +82,7 @@ func ConfigFrom(v config.Values) Config {
 		DSN:             v.String("clickhouse-dsn"),
 		User:            v.String("clickhouse-user"),
 		Password:        v.Secret("clickhouse-password"),
+		Cluster:         v.String("clickhouse-cluster"),
 		BatchRows:       v.Int("batch-rows"),
 		BatchBytes:      v.Int("batch-bytes"),
 		BatchAge:        v.Duration("batch-age"),
@@ -131,6 +138,9 @@ func (c Config) Validate() error {
 	}
 	if _, err := c.options(); err != nil {
 		bad("--clickhouse-dsn/CLICKHOUSE_DSN", "%v", err)
+	}
+	if c.Cluster != "" && !clusterName.MatchString(c.Cluster) {
+		bad("--clickhouse-cluster/CLICKHOUSE_CLUSTER", "must be letters, digits, _, . or -, got %q", c.Cluster)
 	}
 	if c.BatchRows < 1 {
 		bad("--batch-rows/SINK_BATCH_ROWS", "must be ≥ 1, got %d", c.BatchRows)
@@ -201,6 +211,16 @@ func (c Config) options() (*clickhouse.Options, error) {
 	}
 	if opts.MaxOpenConns == 0 {
 		opts.MaxOpenConns = 4
+	}
+	if c.Cluster != "" {
+		// Acknowledge only what every shard holds: by default a Distributed table queues the
+		// rows on the server the insert reached and forwards them later.
+		if opts.Settings == nil {
+			opts.Settings = clickhouse.Settings{}
+		}
+		if _, set := opts.Settings["insert_distributed_sync"]; !set {
+			opts.Settings["insert_distributed_sync"] = 1
+		}
 	}
 	return opts, nil
 }

@@ -31,6 +31,46 @@ func Migrations() ([]Migration, error) {
 	return readMigrations(clickhouseschema.FS)
 }
 
+// clusterPlaceholder stands for the cluster name in schemas/clickhouse/cluster.
+const clusterPlaceholder = "{{cluster}}"
+
+// clusterName is what Config.Cluster may hold: the statements quote it as a string literal.
+var clusterName = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
+
+// ClusterMigrations returns the cluster variant of the migrations (schemas/clickhouse/cluster)
+// for the ClickHouse cluster named cluster, in version order: the same versions and names as
+// Migrations, each statement with the cluster's name in place of {{cluster}}.
+func ClusterMigrations(cluster string) ([]Migration, error) {
+	if !clusterName.MatchString(cluster) {
+		return nil, fmt.Errorf("sink: cluster name must be letters, digits, _, . or -, got %q", cluster)
+	}
+	sub, err := fs.Sub(clickhouseschema.Cluster, "cluster")
+	if err != nil {
+		return nil, fmt.Errorf("sink: read cluster migrations: %w", err)
+	}
+	ms, err := readMigrations(sub)
+	if err != nil {
+		return nil, err
+	}
+	single, err := Migrations()
+	if err != nil {
+		return nil, err
+	}
+	// A migration added to one directory only would leave the two variants apart for good.
+	if len(ms) != len(single) {
+		return nil, fmt.Errorf("sink: %d cluster migrations for %d single-server ones", len(ms), len(single))
+	}
+	for i, m := range ms {
+		if m.Version != single[i].Version || m.Name != single[i].Name {
+			return nil, fmt.Errorf("sink: cluster migration %s does not match %s", m.Name, single[i].Name)
+		}
+		for j, stmt := range m.Statements {
+			m.Statements[j] = strings.ReplaceAll(stmt, clusterPlaceholder, cluster)
+		}
+	}
+	return ms, nil
+}
+
 func readMigrations(fsys fs.FS) ([]Migration, error) {
 	entries, err := fs.ReadDir(fsys, ".")
 	if err != nil {
@@ -124,12 +164,28 @@ var alreadyExists = []int32{
 // idempotent and recording a version twice is harmless (schema_migrations is a
 // ReplacingMergeTree keyed by version). Migrate returns the versions it applied.
 func Migrate(ctx context.Context, conn driver.Conn, logger *slog.Logger) ([]uint32, error) {
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
 	ms, err := Migrations()
 	if err != nil {
 		return nil, err
+	}
+	return migrate(ctx, conn, ms, logger)
+}
+
+// MigrateCluster is Migrate on the ClickHouse cluster named cluster: it applies
+// ClusterMigrations(cluster), whose statements run ON CLUSTER, so every server gets them
+// whichever one conn reaches. A server that is down gets them when it is back (distributed DDL);
+// until then the statement times out and Migrate returns the error.
+func MigrateCluster(ctx context.Context, conn driver.Conn, cluster string, logger *slog.Logger) ([]uint32, error) {
+	ms, err := ClusterMigrations(cluster)
+	if err != nil {
+		return nil, err
+	}
+	return migrate(ctx, conn, ms, logger)
+}
+
+func migrate(ctx context.Context, conn driver.Conn, ms []Migration, logger *slog.Logger) ([]uint32, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
 	}
 	if err := execAll(ctx, conn, ms[0]); err != nil {
 		return nil, err

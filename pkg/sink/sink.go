@@ -58,12 +58,17 @@ func New(cfg Config, js jetstream.JetStream, logger *slog.Logger, reg prometheus
 // Conn returns the sink's ClickHouse connection pool.
 func (s *Sink) Conn() driver.Conn { return s.conn }
 
-// Migrate applies the embedded migrations (see the package function Migrate). While ClickHouse
-// is unreachable it retries with backoff until ctx ends; a statement ClickHouse refuses is
-// returned at once.
+// Migrate applies the embedded migrations (see the package functions Migrate and, when
+// Config.Cluster is set, MigrateCluster). While ClickHouse is unreachable it retries with
+// backoff until ctx ends; a statement ClickHouse refuses is returned at once.
 func (s *Sink) Migrate(ctx context.Context) error {
 	for attempt := 1; ; attempt++ {
-		_, err := Migrate(ctx, s.conn, s.log)
+		var err error
+		if s.cfg.Cluster != "" {
+			_, err = MigrateCluster(ctx, s.conn, s.cfg.Cluster, s.log)
+		} else {
+			_, err = Migrate(ctx, s.conn, s.log)
+		}
 		if err == nil || classify(err) == kindRefused {
 			return err
 		}

@@ -63,10 +63,12 @@ var transientCodes = []int32{
 	203, // NO_FREE_CONNECTION
 	209, // SOCKET_TIMEOUT
 	210, // NETWORK_ERROR
+	225, // NO_ZOOKEEPER (a replicated table without Keeper)
 	236, // ABORTED
 	241, // MEMORY_LIMIT_EXCEEDED
 	242, // TABLE_IS_READ_ONLY
 	252, // TOO_MANY_PARTS
+	279, // ALL_CONNECTION_TRIES_FAILED (a shard unreachable behind a Distributed table)
 	285, // TOO_FEW_LIVE_REPLICAS
 	319, // UNKNOWN_STATUS_OF_INSERT
 	394, // QUERY_WAS_CANCELLED

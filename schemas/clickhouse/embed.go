@@ -3,6 +3,8 @@
 //
 // Files are named NNNN_description.sql and applied in order of NNNN; each statement ends with
 // a semicolon and is idempotent (IF NOT EXISTS), because several sinks may migrate at once.
+// cluster/ holds the variant for a ClickHouse cluster (replicated tables behind Distributed
+// ones, ON CLUSTER), file for file with the same versions and names.
 package clickhouseschema
 
 import "embed"
@@ -11,3 +13,8 @@ import "embed"
 //
 //go:embed *.sql
 var FS embed.FS
+
+// Cluster holds the cluster variant of the migration files, under cluster/.
+//
+//go:embed cluster/*.sql
+var Cluster embed.FS
