@@ -36,7 +36,7 @@ import (
 type Config struct {
 	Dir            string // data directory; default .data
 	NATSPort       int    // default 4222; -1 = random
-	ClickHousePort int    // default 19000; 0 = random
+	ClickHousePort int    // 0 = a free port (the devstack command's default is 19000)
 	SimAddr        string // default 127.0.0.1:8081; "127.0.0.1:0" = random
 	Seed           int64
 	Records        int // per provider; default 5000
@@ -90,9 +90,6 @@ func (c *Config) setDefaults() {
 	}
 	if c.PollInterval <= 0 {
 		c.PollInterval = 5 * time.Second
-	}
-	if c.ClickHousePort == 0 {
-		c.ClickHousePort = 19000
 	}
 	if c.Providers == nil {
 		c.Providers = providers.All()

@@ -393,7 +393,7 @@ func TestPoisonRecordsGoToDLQ(t *testing.T) {
 			bus.HeaderOriginalSubject:  "raw.fake.sessions",
 			bus.HeaderOriginalSequence: strconv.FormatUint(seq[id], 10),
 			bus.HeaderAttempts:         "1",
-			nats.MsgIdHdr:              "dlq-normalize-" + id,
+			nats.MsgIdHdr:              "dlq-normalize-" + strconv.FormatUint(seq[id], 10) + "-" + id,
 		}
 		for k, v := range want {
 			if got := m.Header.Get(k); got != v {
