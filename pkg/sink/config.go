@@ -212,6 +212,11 @@ func (c Config) options() (*clickhouse.Options, error) {
 	if opts.MaxOpenConns == 0 {
 		opts.MaxOpenConns = 4
 	}
+	if opts.ReadTimeout == 0 {
+		// clickhouse-go waits 5 minutes by default: a connection to a server that went away
+		// would stall the loop that long before the outage retry even starts.
+		opts.ReadTimeout = insertTimeout
+	}
 	if c.Cluster != "" {
 		// Acknowledge only what every shard holds: by default a Distributed table queues the
 		// rows on the server the insert reached and forwards them later.

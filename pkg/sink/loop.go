@@ -15,6 +15,10 @@ import (
 // maxFetchWait bounds one pull request, so a cancelled Run stops fetching within it.
 const maxFetchWait = time.Second
 
+// insertTimeout bounds one insert: a connection that hangs (a server stopped mid-insert) counts
+// as an outage and is retried, instead of stalling the loop.
+const insertTimeout = 60 * time.Second
+
 // item is a message the loop holds until its row is inserted (or dead-lettered) and acked.
 type item struct {
 	msg      jetstream.Msg
@@ -207,7 +211,9 @@ func (l *loop) drain(ctx context.Context, table string) error {
 			rows[i] = it.row
 		}
 		start := time.Now()
-		err := insert(ctx, l.s.conn, table, rows)
+		ictx, cancel := context.WithTimeout(ctx, insertTimeout)
+		err := insert(ictx, l.s.conn, table, rows)
+		cancel()
 		l.s.m.duration.WithLabelValues(table).Observe(time.Since(start).Seconds())
 		if err == nil {
 			l.s.m.rows.WithLabelValues(table).Add(float64(len(chunk)))
