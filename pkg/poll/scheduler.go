@@ -304,13 +304,14 @@ func (s *Scheduler) cycle(ctx context.Context, scope string) error {
 		status, code := errorLabels(pe)
 		s.metrics.providerErrors.WithLabelValues(s.cfg.Provider, status, code).Inc()
 	})
-	// Draining in-flight acks and committing must survive the cancellation that stops Fetch.
-	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.DrainTimeout)
-	defer cancel()
+	// Draining in-flight acks and committing must survive the cancellation that stops Fetch;
+	// each commit, and the final drain, gets DrainTimeout of its own (a poll may last hours).
 	p := &pipeline{
 		js: s.js, window: s.cfg.Window, backoff: s.cfg.Backoff, commitEvery: s.cfg.CommitEvery,
-		commit: func(_ context.Context, next Checkpoint) error {
-			r, err := s.cps.Set(dctx, s.cfg.Provider, scope, next, rev)
+		commit: func(ctx context.Context, next Checkpoint) error {
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.DrainTimeout)
+			defer cancel()
+			r, err := s.cps.Set(cctx, s.cfg.Provider, scope, next, rev)
 			if err != nil {
 				return err
 			}
@@ -339,6 +340,8 @@ func (s *Scheduler) cycle(ctx context.Context, scope string) error {
 		published++
 		return p.publish(ctx, events.RawMsg(raw), r.Next)
 	})
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.DrainTimeout)
+	defer cancel()
 	drainErr := p.drain(dctx)
 	s.metrics.published.WithLabelValues(s.cfg.Provider).Add(float64(p.acked))
 	if fetchErr != nil {

@@ -213,3 +213,34 @@ func waitFor(t *testing.T, d time.Duration, cond func() bool) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// slowSource emits record 1, lets more than DrainTimeout pass (a long poll: many pages, a
+// provider's Retry-After), then emits record 2.
+type slowSource struct{ pause time.Duration }
+
+func (s *slowSource) Scopes(context.Context) ([]string, error) { return []string{"acc 1"}, nil }
+
+func (s *slowSource) Fetch(ctx context.Context, scope string, from poll.Checkpoint, emit func(poll.Record) error) error {
+	for i := 1; i <= 2; i++ {
+		if i == 2 {
+			time.Sleep(s.pause) // time must pass here; nothing is being waited for
+		}
+		if err := emit(poll.Record{Resource: "things", ID: strconv.Itoa(i), Data: []byte(`{}`), Next: poll.Checkpoint(strconv.Itoa(i))}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// TestCheckpointCommitsAfterDrainTimeoutIntoAPoll: DrainTimeout bounds each commit and the
+// final drain, not the whole poll.
+func TestCheckpointCommitsAfterDrainTimeoutIntoAPoll(t *testing.T) {
+	ns := natstest.Start(t)
+	s := newScheduler(t, ns.JS, &slowSource{pause: 1500 * time.Millisecond}, poll.Config{CommitEvery: 1, DrainTimeout: time.Second})
+	if err := s.RunOnce(t.Context()); err != nil {
+		t.Fatalf("RunOnce: %v", err)
+	}
+	if got := checkpoint(t, ns.JS); got != "2" {
+		t.Fatalf("checkpoint = %q, want 2", got)
+	}
+}
