@@ -20,10 +20,22 @@ var envRe = regexp.MustCompile(`\(env ([A-Z0-9_]+)(?:, or ([A-Z0-9_]+_FILE))?\)`
 // serviceEnv builds the service and returns every environment variable it reads.
 func serviceEnv(t *testing.T, service string) []string {
 	t.Helper()
+	return helpEnv(t, buildService(t, service), service)
+}
+
+// buildService builds services/<service> into a temporary directory and returns the binary.
+func buildService(t *testing.T, service string) string {
+	t.Helper()
 	bin := filepath.Join(t.TempDir(), service)
 	if out, err := exec.Command("go", "build", "-o", bin, "../services/"+service).CombinedOutput(); err != nil {
 		t.Fatalf("build %s: %v\n%s", service, err, out)
 	}
+	return bin
+}
+
+// helpEnv returns every environment variable the service binary's --help lists.
+func helpEnv(t *testing.T, bin, service string) []string {
+	t.Helper()
 	out, _ := exec.Command(bin, "--help").CombinedOutput() // --help exits 0 or 2 by flag package rules
 	var env []string
 	for _, m := range envRe.FindAllStringSubmatch(string(out), -1) {
