@@ -48,14 +48,25 @@ type Env struct {
 	Registry *prometheus.Registry
 	// Ready is set by the run function once it is connected and provisioned; /readyz calls it.
 	Ready func(func(ctx context.Context) error)
+	// HTTPAddr is where /metrics, /healthz and /readyz listen ("" when disabled), with the
+	// port resolved when --http-addr asked for port 0.
+	HTTPAddr string
 }
 
 // Main parses settings from args and the environment, sets up logging and the HTTP endpoints,
 // and calls run with a context cancelled on SIGINT/SIGTERM. It returns the process exit code.
 func Main(name string, args []string, stderr io.Writer, settings [][]config.Setting, run func(ctx context.Context, env Env) error) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return Run(ctx, name, args, os.Getenv, stderr, settings, run)
+}
+
+// Run is Main without signal handling: the service stops when ctx ends, and settings come from
+// args and getenv. Tests run a service's real wiring through it (package servicetest).
+func Run(ctx context.Context, name string, args []string, getenv func(string) string, stderr io.Writer, settings [][]config.Setting, run func(ctx context.Context, env Env) error) int {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	v, err := config.Load(fs, args, os.Getenv, append([][]config.Setting{Settings()}, settings...)...)
+	v, err := config.Load(fs, args, getenv, append([][]config.Setting{Settings()}, settings...)...)
 	if errors.Is(err, flag.ErrHelp) {
 		return ExitOK
 	}
@@ -70,12 +81,12 @@ func Main(name string, args []string, stderr io.Writer, settings [][]config.Sett
 	}
 	logger = logger.With(slog.String("service", name))
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	var ready readiness
+	var (
+		ready    readiness
+		httpAddr string
+	)
 	if addr := v.String("http-addr"); addr != "" {
 		srv, err := serveHTTP(addr, reg, &ready, logger)
 		if err != nil {
@@ -83,13 +94,14 @@ func Main(name string, args []string, stderr io.Writer, settings [][]config.Sett
 			return ExitConfig
 		}
 		defer func() {
-			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 			defer cancel()
 			_ = srv.Shutdown(sctx)
 		}()
+		httpAddr = srv.Addr
 	}
-	logger.Info("starting")
-	err = run(ctx, Env{Values: v, Logger: logger, Registry: reg, Ready: ready.set})
+	logger.Info("starting", slog.String("http_addr", httpAddr))
+	err = run(ctx, Env{Values: v, Logger: logger, Registry: reg, Ready: ready.set, HTTPAddr: httpAddr})
 	switch {
 	case errors.Is(err, config.ErrInvalid):
 		logger.Error("invalid configuration", slog.String("error", err.Error()))
@@ -152,7 +164,7 @@ func serveHTTP(addr string, reg *prometheus.Registry, ready *readiness, logger *
 	if err != nil {
 		return nil, fmt.Errorf("%w: --http-addr/HTTP_ADDR: %w", config.ErrInvalid, err)
 	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Addr: ln.Addr().String(), Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			logger.Error("http server", slog.String("error", err.Error()))
