@@ -4,7 +4,11 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/chargeline/chargeline/pkg/bus"
+	"github.com/chargeline/chargeline/pkg/providers"
 )
 
 const labelProvider = "provider"
@@ -33,10 +37,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help:    "Time a provider's Map took for one raw record.",
 			Buckets: prometheus.ExponentialBuckets(1e-6, 4, 10), // 1µs … 0.26s
 		}),
-		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "chargeline_normalizer_consumer_lag_messages",
-			Help: "Raw records not yet delivered to the normalizer's consumer, per provider.",
-		}, []string{labelProvider}),
+		// Not registered: the consumer lag is reported by the collector of NewLagCollector.
+		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "chargeline_normalizer_unused_lag"}, []string{labelProvider}),
 	}
 	if reg == nil {
 		return m, nil
@@ -49,9 +51,6 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		return nil, err
 	}
 	if m.mapDuration, err = register(reg, m.mapDuration); err != nil {
-		return nil, err
-	}
-	if m.lag, err = register(reg, m.lag); err != nil {
 		return nil, err
 	}
 	return m, nil
@@ -68,4 +67,18 @@ func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error)
 		return c, fmt.Errorf("normalize: register metrics: %w", err)
 	}
 	return c, nil
+}
+
+// NewLagCollector returns the collector of the consumer lag of the providers cfg selects among
+// known: chargeline_normalizer_consumer_*_messages{stream="RAW", consumer="normalizer-<provider>"}.
+func NewLagCollector(cfg Config, js jetstream.JetStream, known []providers.Provider) (*bus.LagCollector, error) {
+	selected, err := cfg.selectProviders(known)
+	if err != nil {
+		return nil, err
+	}
+	var refs []bus.ConsumerRef
+	for _, p := range selected {
+		refs = append(refs, bus.ConsumerRef{Stream: bus.StreamRaw, Consumer: ConsumerName(p.Name())})
+	}
+	return bus.NewLagCollector(js, "normalizer", refs...), nil
 }

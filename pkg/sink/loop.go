@@ -162,7 +162,6 @@ func (l *loop) add(ctx context.Context, msg jetstream.Msg) error {
 	it.src = source{subject: msg.Subject(), header: msg.Headers(), data: msg.Data(), provider: subjectProvider(msg.Subject())}
 	if meta, err := msg.Metadata(); err == nil {
 		it.src.seq, it.src.stored, it.attempts = meta.Sequence.Stream, meta.Timestamp, meta.NumDelivered
-		l.s.m.pending.WithLabelValues(l.name).Set(float64(meta.NumPending))
 	}
 	it.ceID = it.src.header.Get("ce-id")
 	r, err := decode(it.src)
@@ -217,6 +216,12 @@ func (l *loop) drain(ctx context.Context, table string) error {
 		l.s.m.duration.WithLabelValues(table).Observe(time.Since(start).Seconds())
 		if err == nil {
 			l.s.m.rows.WithLabelValues(table).Add(float64(len(chunk)))
+			l.s.m.batchRows.WithLabelValues(table).Observe(float64(len(chunk)))
+			size := 0
+			for _, it := range chunk {
+				size += it.size
+			}
+			l.s.m.batchBytes.WithLabelValues(table).Observe(float64(size))
 			if h := l.s.afterInsert; h != nil {
 				if herr := h(table, len(chunk)); herr != nil {
 					return fmt.Errorf("%w: %w", errCrash, herr)

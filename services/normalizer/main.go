@@ -21,8 +21,11 @@ import (
 )
 
 func main() {
-	os.Exit(service.Main("normalizer", os.Args[1:], os.Stderr,
-		[][]config.Setting{bus.ConnSettings(), bus.TopologySettings(), normalize.Settings()}, run))
+	os.Exit(service.Main("normalizer", os.Args[1:], os.Stderr, settings(), run))
+}
+
+func settings() [][]config.Setting {
+	return [][]config.Setting{bus.ConnSettings(), bus.TopologySettings(), normalize.Settings()}
 }
 
 func run(ctx context.Context, env service.Env) error {
@@ -56,6 +59,13 @@ func run(ctx context.Context, env service.Env) error {
 	n, err := normalize.New(cfg, js, providers.All(), env.Logger, env.Registry)
 	if err != nil {
 		return err
+	}
+	lag, err := normalize.NewLagCollector(cfg, js, providers.All())
+	if err != nil {
+		return err
+	}
+	if err := env.Registry.Register(lag); err != nil {
+		return fmt.Errorf("normalizer: register lag metrics: %w", err)
 	}
 	if err := bus.Provision(cctx, js, bus.TopologyFrom(env.Values)); err != nil {
 		return err

@@ -39,6 +39,9 @@ func run(ctx context.Context, env service.Env) error {
 	if err := bus.Provision(ctx, js, bus.TopologyFrom(env.Values)); err != nil {
 		return err
 	}
+	if err := env.Registry.Register(bus.NewLagCollector(js, "sink", cfg.Consumers()...)); err != nil {
+		return fmt.Errorf("sink: register lag metrics: %w", err)
+	}
 	s, err := sink.New(cfg, js, env.Logger, env.Registry)
 	if err != nil {
 		return err
@@ -49,7 +52,10 @@ func run(ctx context.Context, env service.Env) error {
 	}
 	env.Ready(func(ctx context.Context) error {
 		if !nc.IsConnected() {
-			return errors.New("nats not connected")
+			return errors.New("not connected to NATS")
+		}
+		if err := bus.CheckProvisioned(ctx, js); err != nil {
+			return err
 		}
 		return s.Ping(ctx)
 	})
