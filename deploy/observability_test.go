@@ -167,7 +167,7 @@ func TestAlertRules(t *testing.T) {
 	// stale, insert errors, provider auth failures).
 	for _, want := range []struct {
 		what, metric, must string
-		minFor               time.Duration
+		minFor             time.Duration
 	}{
 		{"normalizer lag growing for 10 minutes", "chargeline_normalizer_consumer_lag_messages", "deriv(", 10 * time.Minute},
 		{"sink lag growing for 10 minutes", "chargeline_sink_consumer_lag_messages", "deriv(", 10 * time.Minute},
