@@ -4,7 +4,7 @@ GO ?= go
 export PATH := /usr/local/go/bin:$(PATH)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test deps build vet fuzz bench clean
+.PHONY: run test deps build vet fuzz bench chaos clean
 
 ## run: start embedded NATS, a local ClickHouse, the simulators and every service; Ctrl-C stops
 run: deps
@@ -46,6 +46,12 @@ build:
 ## bench: Go benchmarks
 bench: deps
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+## chaos: the fault-injection run (pkg/chaos): every service as a process, killed and restarted,
+## NATS restarted, ClickHouse stopped, provider faults, poison; compared with the ground truth
+chaos: deps
+	@$(GO) build -o bin/chaos ./services/chaos
+	@bin/chaos --http-addr= --log-format=text $(ARGS)
 
 clean:
 	rm -rf .data bin

@@ -1,0 +1,271 @@
+package chaos
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/chargeline/chargeline/pkg/events"
+	"github.com/chargeline/chargeline/pkg/providers"
+)
+
+// Result is one scenario's verdict.
+type Result struct {
+	Scenario   string
+	Records    int // records the simulators hold (the ground truth), all providers
+	Lost       int
+	Duplicated int
+	DLQ        int // injected poison records found in the DLQ as expected
+	Poison     int // poison records injected
+	Pending    uint64
+	Seconds    float64 // from the services' start until the pipeline had caught up
+	Providers  []ProviderResult
+	// Faults lists what was injected, in order.
+	Faults []string
+	// Crashes counts, per process, the ends nobody asked for (a service giving up on its own).
+	Crashes map[string][]string
+	// Failures says everything that is wrong; empty when the scenario passed.
+	Failures []string
+	// Reasons are the dead letters' chargeline-error by poison record id.
+	Reasons map[string]string
+}
+
+// OK reports whether nothing was lost, doubled, left pending or dead-lettered unexpectedly.
+func (r Result) OK() bool { return len(r.Failures) == 0 }
+
+// Run runs every scenario of cfg, one after the other, each on a fresh pipeline, and returns
+// their results. An error means the harness itself could not run (a binary that does not
+// build, a server that does not start); what the pipeline does wrong is in the results.
+func Run(ctx context.Context, cfg Config) ([]Result, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if err := os.RemoveAll(cfg.Dir); err != nil {
+		return nil, fmt.Errorf("chaos: wipe %s: %w", cfg.Dir, err)
+	}
+	binDir := filepath.Join(cfg.Dir, "bin")
+	fmt.Fprintf(cfg.Out, "building %s into %s\n", strings.Join(commands, ", "), binDir)
+	if err := Build(ctx, cfg.ModuleDir, binDir); err != nil {
+		return nil, err
+	}
+	var results []Result
+	for i, sc := range cfg.Scenarios {
+		res, err := runScenario(ctx, cfg, binDir, sc, cfg.Seed+int64(i))
+		if err != nil {
+			return results, fmt.Errorf("chaos: scenario %s: %w", sc.Name, err)
+		}
+		results = append(results, res)
+	}
+	return results, nil
+}
+
+func runScenario(ctx context.Context, cfg Config, binDir string, sc Scenario, seed int64) (Result, error) {
+	dir := filepath.Join(cfg.Dir, sc.Name)
+	start := time.Now()
+	var logMu sync.Mutex
+	logf := func(format string, a ...any) {
+		logMu.Lock()
+		defer logMu.Unlock()
+		fmt.Fprintf(cfg.Out, "[%s %6.1fs] %s\n", sc.Name, time.Since(start).Seconds(), fmt.Sprintf(format, a...))
+	}
+	res := Result{Scenario: sc.Name, Crashes: map[string][]string{}}
+	var faultsMu sync.Mutex
+	fault := func(format string, a ...any) {
+		s := fmt.Sprintf(format, a...)
+		faultsMu.Lock()
+		res.Faults = append(res.Faults, fmt.Sprintf("%6.1fs %s", time.Since(start).Seconds(), s))
+		faultsMu.Unlock()
+		logf("%s", s)
+	}
+
+	perProvider := (cfg.Records + len(providers.All()) - 1) / len(providers.All())
+	s, err := startStack(ctx, dir, binDir, sc, perProvider, seed, logf)
+	if err != nil {
+		return res, err
+	}
+	defer s.stop(cfg.StopTimeout)
+	logf("pipeline up: NATS %s, ClickHouse %s, simulators http://%s, %d records per provider; logs in %s",
+		s.natsURL, s.ch.Addr(), s.simAddr, perProvider, filepath.Join(dir, "logs"))
+	started := time.Now()
+
+	pr := &progress{}
+	wctx, stopWatch := context.WithCancel(ctx)
+	watched := make(chan struct{})
+	go func() { defer close(watched); s.watch(wctx, pr) }()
+	defer func() { stopWatch(); <-watched }()
+
+	var names []string
+	for _, p := range providers.All() {
+		names = append(names, p.Name())
+	}
+	var poison []events.Raw
+	if sc.Poison {
+		poison = PoisonRecords(names, time.Now())
+	}
+	lanes := plan(s, sc, names, poison, rand.New(rand.NewPCG(uint64(seed), 0xc4a05)), fault)
+
+	// The faults, then the wait for the pipeline to catch up, are bounded together.
+	lctx, cancel := context.WithTimeout(ctx, cfg.SettleTimeout)
+	defer cancel()
+	runLanes(lctx, lanes, pr, logf)
+	if ctx.Err() != nil {
+		return res, ctx.Err()
+	}
+	logf("faults done; waiting for the pipeline to catch up")
+
+	v := s.settle(lctx, poison, logf)
+	res.Seconds = time.Since(started).Seconds()
+	if ctx.Err() != nil {
+		return res, ctx.Err()
+	}
+	res.Records, res.Providers, res.Pending = v.records, v.providers, v.pending
+	res.Poison, res.DLQ, res.Reasons = len(poison), v.dlq.found, v.dlq.reasons
+	res.Failures = v.failures()
+	for _, p := range v.providers {
+		res.Lost += p.Lost
+		res.Duplicated += p.Duplicated
+	}
+
+	// A graceful stop must flush, acknowledge and exit 0 in bounded time.
+	for _, st := range s.stopServices(cfg.StopTimeout) {
+		switch {
+		case errors.Is(st.err, errStopTimeout):
+			res.Failures = append(res.Failures, fmt.Sprintf("%s did not exit within %s of SIGTERM", st.name, cfg.StopTimeout))
+		case st.err != nil:
+			res.Failures = append(res.Failures, fmt.Sprintf("%s on SIGTERM: %v", st.name, st.err))
+		}
+	}
+	for name, p := range s.services {
+		if c := p.Crashes(); len(c) > 0 {
+			res.Crashes[name] = c
+		}
+	}
+	if c := s.nats.Crashes(); len(c) > 0 {
+		res.Crashes["nats-server"] = c
+	}
+	if c := s.sim.Crashes(); len(c) > 0 {
+		res.Crashes["providersim"] = c
+		res.Failures = append(res.Failures, "providersim crashed: the ground truth may be off")
+	}
+	return res, nil
+}
+
+// plan draws the scenario's faults: per service sc.Kills kills at random points of its own
+// work, NATS restarts and kills at points of the normalizer's progress, the ClickHouse outage at
+// a point of the sink's, and the poison at a point of the pollers'.
+func plan(s *stack, sc Scenario, names []string, poison []events.Raw, rng *rand.Rand, fault func(string, ...any)) []lane {
+	var lanes []lane
+	if sc.Kills > 0 {
+		for _, name := range s.order {
+			g := gaugeSink
+			switch {
+			case name == "normalizer":
+				g = gaugeEvents
+			case strings.HasPrefix(name, "poller-"):
+				g = pollerGauge(strings.TrimPrefix(name, "poller-"))
+			}
+			l := lane{name: name}
+			for _, at := range points(rng, sc.Kills) {
+				delay := between(rng, 0, 3*time.Second)
+				uptime := between(rng, time.Second, 4*time.Second)
+				p := s.services[name]
+				l.actions = append(l.actions, action{at: at, gauge: g, what: "kill -9", do: func(ctx context.Context) error {
+					restarted, pid, err := p.Kill(delay)
+					if err != nil {
+						return err
+					}
+					fault("kill -9 %s (pid %d) at %.0f%% of %s; restart in %s", name, pid, 100*at, g, delay.Round(time.Millisecond))
+					return waitRestart(ctx, restarted, uptime)
+				}})
+			}
+			lanes = append(lanes, l)
+		}
+	}
+	if n := sc.NATSRestarts + sc.NATSKills; n > 0 {
+		l := lane{name: "nats-server"}
+		kinds := slices.Repeat([]bool{false}, sc.NATSRestarts)
+		kinds = append(kinds, slices.Repeat([]bool{true}, sc.NATSKills)...)
+		rng.Shuffle(len(kinds), func(i, j int) { kinds[i], kinds[j] = kinds[j], kinds[i] })
+		for i, at := range points(rng, n) {
+			kill := kinds[i]
+			delay := between(rng, time.Second, 4*time.Second)
+			l.actions = append(l.actions, action{at: at, gauge: gaugeEvents, what: "restart", do: func(ctx context.Context) error {
+				sig, stop := "restart (SIGTERM)", s.nats.Term
+				if kill {
+					sig, stop = "kill -9", s.nats.Kill
+				}
+				restarted, pid, err := stop(delay)
+				if err != nil {
+					return err
+				}
+				fault("%s nats-server (pid %d) at %.0f%% of events; back in %s", sig, pid, 100*at, delay.Round(time.Millisecond))
+				return waitRestart(ctx, restarted, 5*time.Second)
+			}})
+		}
+		lanes = append(lanes, l)
+	}
+	if sc.ClickHouseOutage > 0 {
+		at := points(rng, 1)[0]
+		lanes = append(lanes, lane{name: "clickhouse", actions: []action{{at: at, gauge: gaugeSink, what: "outage", do: func(ctx context.Context) error {
+			fault("stop ClickHouse at %.0f%% of the sink's progress, for %s", 100*at, sc.ClickHouseOutage)
+			if err := s.ch.Stop(); err != nil {
+				return err
+			}
+			select {
+			case <-ctx.Done():
+			case <-time.After(sc.ClickHouseOutage):
+			}
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+			defer cancel()
+			if err := s.ch.Restart(rctx); err != nil {
+				return err
+			}
+			fault("ClickHouse started again")
+			return nil
+		}}}})
+	}
+	if len(poison) > 0 {
+		at := points(rng, 1)[0]
+		lanes = append(lanes, lane{name: "poison", actions: []action{{at: at, gauge: gaugeRaw, what: "poison", do: func(ctx context.Context) error {
+			fault("publish %d poison records (%s) at %.0f%% of raw", len(poison), poisonIDs(poison), 100*at)
+			return publishPoison(ctx, s.js, poison)
+		}}}})
+	}
+	return lanes
+}
+
+func poisonIDs(recs []events.Raw) string {
+	ids := make([]string, len(recs))
+	for i, r := range recs {
+		ids[i] = r.RecordID
+	}
+	if len(ids) > 4 {
+		return strings.Join(ids[:2], ", ") + ", … " + ids[len(ids)-1]
+	}
+	return strings.Join(ids, ", ")
+}
+
+// waitRestart waits for the restart, then lets the process work for uptime.
+func waitRestart(ctx context.Context, restarted <-chan struct{}, uptime time.Duration) error {
+	select {
+	case <-restarted:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(2 * time.Minute):
+		return errors.New("not restarted within 2m")
+	}
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(uptime):
+	}
+	return nil
+}

@@ -1,0 +1,142 @@
+package chaos
+
+import (
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/chargeline/chargeline/pkg/config"
+)
+
+// Scenario is a set of faults injected during one run of the pipeline.
+type Scenario struct {
+	Name string
+	// Kills is how often each service (every poller, the normalizer, the sink) is killed with
+	// SIGKILL at a random point of its work and started again.
+	Kills int
+	// NATSRestarts restarts nats-server with SIGTERM; NATSKills with SIGKILL.
+	NATSRestarts, NATSKills int
+	// ClickHouseOutage stops clickhouse-server this long, once; 0 = never.
+	ClickHouseOutage time.Duration
+	// ProviderFaults makes the simulators answer 429 storms, 5xx, slow and truncated responses,
+	// refuse Mews file URLs as expired and let PIP tokens expire before their announced end.
+	ProviderFaults bool
+	// Poison publishes PoisonRecords on raw.<provider>.<resource> mid-run.
+	Poison bool
+}
+
+// ScenarioNames lists the scenarios Scenarios knows, in the order they run.
+var ScenarioNames = []string{"kill", "nats", "clickhouse", "provider", "poison", "all"}
+
+// Scenarios returns the named scenarios: kill (every service killed kills times), nats (one
+// restart and one kill -9 of nats-server), clickhouse (ClickHouse stopped for outage), provider
+// (the simulators' faults), poison (poison records) and all (everything at once).
+func Scenarios(names []string, kills int, outage time.Duration) ([]Scenario, error) {
+	var out []Scenario
+	for _, n := range names {
+		s := Scenario{Name: n}
+		switch n {
+		case "kill":
+			s.Kills = kills
+		case "nats":
+			s.NATSRestarts, s.NATSKills = 1, 1
+		case "clickhouse":
+			s.ClickHouseOutage = outage
+		case "provider":
+			s.ProviderFaults = true
+		case "poison":
+			s.Poison = true
+		case "all":
+			s = Scenario{Name: n, Kills: kills, NATSRestarts: 1, NATSKills: 1, ClickHouseOutage: outage, ProviderFaults: true, Poison: true}
+		default:
+			return nil, fmt.Errorf("%w: --scenarios/CHAOS_SCENARIOS: unknown scenario %q (known: %s)",
+				config.ErrInvalid, n, strings.Join(ScenarioNames, ", "))
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+// Config configures Run.
+type Config struct {
+	Scenarios []Scenario
+	// Records is how many records the five simulators hold together (each a fifth); default
+	// 200000.
+	Records int
+	// Seed seeds the simulators' data and the fault schedule; the same seed gives the same
+	// schedule (as points of progress, not of time).
+	Seed int64
+	// Dir holds the binaries, every process's data and logs, one subdirectory per scenario.
+	// Required.
+	Dir string
+	// ModuleDir is the chargeline module the binaries are built from; default: the module
+	// containing the working directory.
+	ModuleDir string
+	// SettleTimeout bounds the wait, after the last fault, for the pipeline to catch up;
+	// default 10m.
+	SettleTimeout time.Duration
+	// StopTimeout bounds a service's graceful shutdown at the end; default 30s.
+	StopTimeout time.Duration
+	// Out receives progress lines; nil discards them.
+	Out io.Writer
+}
+
+// Settings declares the chaos command's settings.
+func Settings() []config.Setting {
+	return []config.Setting{
+		{Name: "scenarios", Env: "CHAOS_SCENARIOS", Kind: config.List, Default: "all", Usage: "scenarios to run, comma-separated: " + strings.Join(ScenarioNames, ", ")},
+		{Name: "records", Env: "CHAOS_RECORDS", Kind: config.Int, Default: "200000", Min: 5, Usage: "records the five simulators hold together, per scenario"},
+		{Name: "seed", Env: "CHAOS_SEED", Kind: config.Int, Default: "1", Usage: "seed of the data and of the fault schedule"},
+		{Name: "kills", Env: "CHAOS_KILLS", Kind: config.Int, Default: "3", Min: 1, Usage: "kill -9 of each service per scenario that kills"},
+		{Name: "clickhouse-outage", Env: "CHAOS_CLICKHOUSE_OUTAGE", Kind: config.Duration, Default: "30s", Min: int64(time.Second), Usage: "how long ClickHouse is stopped"},
+		{Name: "dir", Env: "CHAOS_DIR", Default: ".data/chaos", Usage: "binaries, data and logs of the run (wiped first)"},
+		{Name: "settle-timeout", Env: "CHAOS_SETTLE_TIMEOUT", Kind: config.Duration, Default: "15m", Min: int64(time.Second), Usage: "how long the pipeline may take to catch up after the last fault"},
+	}
+}
+
+// ConfigFrom reads Settings from v.
+func ConfigFrom(v config.Values) (Config, error) {
+	sc, err := Scenarios(v.List("scenarios"), v.Int("kills"), v.Duration("clickhouse-outage"))
+	if err != nil {
+		return Config{}, err
+	}
+	return Config{
+		Scenarios: sc, Records: v.Int("records"), Seed: int64(v.Int("seed")), Dir: v.String("dir"),
+		SettleTimeout: v.Duration("settle-timeout"),
+	}, nil
+}
+
+func (c *Config) setDefaults() {
+	if c.Records <= 0 {
+		c.Records = 200000
+	}
+	if c.SettleTimeout <= 0 {
+		c.SettleTimeout = 10 * time.Minute
+	}
+	if c.StopTimeout <= 0 {
+		c.StopTimeout = 30 * time.Second
+	}
+	if c.Out == nil {
+		c.Out = io.Discard
+	}
+}
+
+// Validate reports what is missing.
+func (c Config) Validate() error {
+	switch {
+	case c.Dir == "":
+		return fmt.Errorf("%w: chaos: Config.Dir is required", config.ErrInvalid)
+	case len(c.Scenarios) == 0:
+		return fmt.Errorf("%w: chaos: no scenario to run", config.ErrInvalid)
+	}
+	var names []string
+	for _, s := range c.Scenarios {
+		if slices.Contains(names, s.Name) {
+			return fmt.Errorf("%w: --scenarios/CHAOS_SCENARIOS names %q twice", config.ErrInvalid, s.Name)
+		}
+		names = append(names, s.Name)
+	}
+	return nil
+}
