@@ -274,6 +274,9 @@ func checkManifests(t *testing.T, m *manifests, envs map[string][]string, comple
 				t.Errorf("%s: selector %s=%s does not match its pod labels %v", owner, k, v, d.Spec.Template.Labels)
 			}
 		}
+		if d.Spec.Template.Labels["app.kubernetes.io/part-of"] != "chargeline" {
+			t.Errorf("%s: pods lack the label app.kubernetes.io/part-of=chargeline (deploy/README.md selects them by it)", owner)
+		}
 		if len(spec.Containers) != 1 {
 			t.Errorf("%s has %d containers, want 1", owner, len(spec.Containers))
 			continue
