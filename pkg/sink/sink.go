@@ -95,7 +95,8 @@ func (s *Sink) Ping(ctx context.Context) error {
 func (s *Sink) Close() error { return s.conn.Close() }
 
 // Run consumes until ctx ends, then flushes and acknowledges what it holds (bounded by
-// Config.ShutdownTimeout) and returns nil. It creates or updates its durable consumers first.
+// Config.ShutdownTimeout), waits until the server has received the acknowledgements, and
+// returns nil. It creates or updates its durable consumers first.
 // It returns an error only when it cannot create them or a consumer loop fails for good; an
 // outage of ClickHouse or NATS is waited out, not returned.
 func (s *Sink) Run(ctx context.Context) error {
@@ -125,6 +126,12 @@ func (s *Sink) Run(ctx context.Context) error {
 		})
 	}
 	wg.Wait()
+	// Acks are buffered by the connection: a process that exits right after Run returns (a
+	// SIGTERM) would lose those of the last batch, and JetStream would deliver its rows again.
+	// A flush (PING/PONG) returns once the server has read everything written before it.
+	if err := s.js.Conn().FlushTimeout(s.cfg.ShutdownTimeout); err != nil {
+		s.log.Warn("acknowledgements not confirmed at shutdown; JetStream may redeliver those messages", slog.String("error", err.Error()))
+	}
 	return errors.Join(errs...)
 }
 
