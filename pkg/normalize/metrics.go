@@ -17,7 +17,6 @@ type metrics struct {
 	processed   *prometheus.CounterVec
 	deadLetters *prometheus.CounterVec
 	mapDuration prometheus.Histogram
-	lag         *prometheus.GaugeVec
 }
 
 // newMetrics registers the normalizer's metrics on reg (nil: not registered). Registering twice
@@ -37,8 +36,6 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help:    "Time a provider's Map took for one raw record.",
 			Buckets: prometheus.ExponentialBuckets(1e-6, 4, 10), // 1µs … 0.26s
 		}),
-		// Not registered: the consumer lag is reported by the collector of NewLagCollector.
-		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "chargeline_normalizer_unused_lag"}, []string{labelProvider}),
 	}
 	if reg == nil {
 		return m, nil

@@ -31,9 +31,6 @@ const Stage = "normalize"
 // deliveries try again instead of leaving the record stranded.
 const deadLetterRetries = 3
 
-// lagInterval is how often the consumer lag gauge is refreshed.
-const lagInterval = 10 * time.Second
-
 // ConsumerName is the durable consumer the normalizers of provider share.
 func ConsumerName(provider string) string { return "normalizer-" + provider }
 
@@ -163,10 +160,6 @@ func (n *Normalizer) Run(ctx context.Context) error {
 		h.AddMiddleware(dlq, middleware.Recoverer)
 	}
 
-	lagCtx, stopLag := context.WithCancel(ctx)
-	lagDone := make(chan struct{})
-	go func() { defer close(lagDone); n.watchLag(lagCtx) }()
-
 	runErr := router.Run(ctx)
 	if runErr != nil && ctx.Err() != nil {
 		runErr = nil // cancelled while starting: nothing is in flight
@@ -175,8 +168,6 @@ func (n *Normalizer) Run(ctx context.Context) error {
 		// Run failed before or while starting; the router never closes itself then.
 		runErr = errors.Join(fmt.Errorf("normalize: %w", runErr), router.Close())
 	}
-	stopLag()
-	<-lagDone
 	// The router waited for the handlers; this waits for the acks they asked for.
 	if err := sub.Close(); err != nil {
 		runErr = errors.Join(runErr, fmt.Errorf("normalize: %w", err))
@@ -264,26 +255,4 @@ func (n *Normalizer) check(provider string, e events.Event) error {
 		return fmt.Errorf("event %s: %w", e.ID, err)
 	}
 	return nil
-}
-
-// watchLag refreshes the consumer lag gauge until ctx ends.
-func (n *Normalizer) watchLag(ctx context.Context) {
-	t := time.NewTicker(lagInterval)
-	defer t.Stop()
-	for {
-		for _, p := range n.providers {
-			c, err := n.js.Consumer(ctx, bus.StreamRaw, ConsumerName(p.Name()))
-			if err != nil {
-				continue // not created yet, or NATS unavailable: the next tick tries again
-			}
-			if info := c.CachedInfo(); info != nil {
-				n.metrics.lag.WithLabelValues(p.Name()).Set(float64(info.NumPending))
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
 }
