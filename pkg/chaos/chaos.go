@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/chargeline/chargeline/pkg/events"
@@ -110,7 +111,16 @@ func runScenario(ctx context.Context, cfg Config, binDir string, sc Scenario, se
 	if sc.Poison {
 		poison = PoisonRecords(names, time.Now())
 	}
-	lanes := plan(s, sc, names, poison, rand.New(rand.NewPCG(uint64(seed), 0xc4a05)), fault)
+	var problemsMu sync.Mutex
+	var problems []string
+	problem := func(format string, a ...any) {
+		msg := fmt.Sprintf(format, a...)
+		problemsMu.Lock()
+		problems = append(problems, msg)
+		problemsMu.Unlock()
+		logf("PROBLEM: %s", msg)
+	}
+	lanes := plan(s, sc, poison, rand.New(rand.NewPCG(uint64(seed), 0xc4a05)), cfg.StopTimeout, fault, problem)
 
 	// The faults, then the wait for the pipeline to catch up, are bounded together.
 	lctx, cancel := context.WithTimeout(ctx, cfg.SettleTimeout)
@@ -128,7 +138,7 @@ func runScenario(ctx context.Context, cfg Config, binDir string, sc Scenario, se
 	}
 	res.Records, res.Providers, res.Pending = v.records, v.providers, v.pending
 	res.Poison, res.DLQ, res.Reasons = len(poison), v.dlq.found, v.dlq.reasons
-	res.Failures = v.failures()
+	res.Failures = append(v.failures(), problems...)
 	for _, p := range v.providers {
 		res.Lost += p.Lost
 		res.Duplicated += p.Duplicated
@@ -141,6 +151,16 @@ func runScenario(ctx context.Context, cfg Config, binDir string, sc Scenario, se
 			res.Failures = append(res.Failures, fmt.Sprintf("%s did not exit within %s of SIGTERM", st.name, cfg.StopTimeout))
 		case st.err != nil:
 			res.Failures = append(res.Failures, fmt.Sprintf("%s on SIGTERM: %v", st.name, st.err))
+		}
+	}
+	// What a stopping service acknowledged must have reached the server.
+	pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if _, busy, err := pending(pctx, s.js); err != nil {
+		res.Failures = append(res.Failures, "consumers after the services stopped: "+err.Error())
+	} else {
+		for _, b := range busy {
+			res.Failures = append(res.Failures, "after every service stopped: "+b)
 		}
 	}
 	for name, p := range s.services {
@@ -158,56 +178,74 @@ func runScenario(ctx context.Context, cfg Config, binDir string, sc Scenario, se
 	return res, nil
 }
 
-// plan draws the scenario's faults: per service sc.Kills kills at random points of its own
-// work, NATS restarts and kills at points of the normalizer's progress, the ClickHouse outage at
-// a point of the sink's, and the poison at a point of the pollers'.
-func plan(s *stack, sc Scenario, names []string, poison []events.Raw, rng *rand.Rand, fault func(string, ...any)) []lane {
+// plan draws the scenario's faults: per service sc.Kills kills and sc.Restarts graceful
+// restarts at random points of its own work, NATS restarts and kills at points of the
+// normalizer's progress, the ClickHouse outage at a point of the sink's, and the poison at a
+// point of the pollers'. problem records what a fault reveals (a graceful stop that fails).
+func plan(s *stack, sc Scenario, poison []events.Raw, rng *rand.Rand, stopTimeout time.Duration, fault, problem func(string, ...any)) []lane {
 	var lanes []lane
-	if sc.Kills > 0 {
-		for _, name := range s.order {
-			g := gaugeSink
-			switch {
-			case name == "normalizer":
-				g = gaugeEvents
-			case strings.HasPrefix(name, "poller-"):
-				g = pollerGauge(strings.TrimPrefix(name, "poller-"))
+	for _, name := range s.order {
+		if sc.Kills+sc.Restarts == 0 {
+			break
+		}
+		g := gaugeSink
+		switch {
+		case name == "normalizer":
+			g = gaugeEvents
+		case strings.HasPrefix(name, "poller-"):
+			g = pollerGauge(strings.TrimPrefix(name, "poller-"))
+		}
+		kinds := shuffled(rng, sc.Restarts, sc.Kills)
+		l := lane{name: name}
+		for i, at := range points(rng, len(kinds)) {
+			kill := kinds[i]
+			delay := between(rng, 0, 3*time.Second)
+			uptime := between(rng, time.Second, 4*time.Second)
+			p := s.services[name]
+			what := "SIGTERM"
+			if kill {
+				what = "kill -9"
 			}
-			l := lane{name: name}
-			for _, at := range points(rng, sc.Kills) {
-				delay := between(rng, 0, 3*time.Second)
-				uptime := between(rng, time.Second, 4*time.Second)
-				p := s.services[name]
-				l.actions = append(l.actions, action{at: at, gauge: g, what: "kill -9", do: func(ctx context.Context) error {
-					restarted, pid, err := p.Kill(delay)
+			l.actions = append(l.actions, action{at: at, gauge: g, what: what, do: func(ctx context.Context) error {
+				if kill {
+					d, err := p.Kill(delay)
 					if err != nil {
 						return err
 					}
-					fault("kill -9 %s (pid %d) at %.0f%% of %s; restart in %s", name, pid, 100*at, g, delay.Round(time.Millisecond))
-					return waitRestart(ctx, restarted, uptime)
-				}})
-			}
-			lanes = append(lanes, l)
+					fault("kill -9 %s (pid %d) at %.0f%% of %s; restart in %s", name, d.pid, 100*at, g, delay.Round(time.Millisecond))
+					return waitRestart(ctx, d.restarted, uptime)
+				}
+				d, err := p.Term(delay)
+				if err != nil {
+					return err
+				}
+				fault("SIGTERM %s (pid %d) at %.0f%% of %s; restart in %s", name, d.pid, 100*at, g, delay.Round(time.Millisecond))
+				checkGracefulExit(d, name, stopTimeout, problem)
+				return waitRestart(ctx, d.restarted, uptime)
+			}})
 		}
+		lanes = append(lanes, l)
 	}
 	if n := sc.NATSRestarts + sc.NATSKills; n > 0 {
 		l := lane{name: "nats-server"}
-		kinds := slices.Repeat([]bool{false}, sc.NATSRestarts)
-		kinds = append(kinds, slices.Repeat([]bool{true}, sc.NATSKills)...)
-		rng.Shuffle(len(kinds), func(i, j int) { kinds[i], kinds[j] = kinds[j], kinds[i] })
+		kinds := shuffled(rng, sc.NATSRestarts, sc.NATSKills)
 		for i, at := range points(rng, n) {
 			kill := kinds[i]
 			delay := between(rng, time.Second, 4*time.Second)
 			l.actions = append(l.actions, action{at: at, gauge: gaugeEvents, what: "restart", do: func(ctx context.Context) error {
-				sig, stop := "restart (SIGTERM)", s.nats.Term
+				what, stop := "restart (SIGTERM)", s.nats.Term
 				if kill {
-					sig, stop = "kill -9", s.nats.Kill
+					what, stop = "kill -9", s.nats.Kill
 				}
-				restarted, pid, err := stop(delay)
+				d, err := stop(delay)
 				if err != nil {
 					return err
 				}
-				fault("%s nats-server (pid %d) at %.0f%% of events; back in %s", sig, pid, 100*at, delay.Round(time.Millisecond))
-				return waitRestart(ctx, restarted, 5*time.Second)
+				fault("%s nats-server (pid %d) at %.0f%% of events; back in %s", what, d.pid, 100*at, delay.Round(time.Millisecond))
+				if !kill {
+					checkGracefulExit(d, "nats-server", stopTimeout, problem)
+				}
+				return waitRestart(ctx, d.restarted, 5*time.Second)
 			}})
 		}
 		lanes = append(lanes, l)
@@ -240,6 +278,28 @@ func plan(s *stack, sc Scenario, names []string, poison []events.Raw, rng *rand.
 		}}}})
 	}
 	return lanes
+}
+
+// shuffled returns graceful (false) and kill (true) in a random order.
+func shuffled(rng *rand.Rand, graceful, kills int) []bool {
+	kinds := append(slices.Repeat([]bool{false}, graceful), slices.Repeat([]bool{true}, kills)...)
+	rng.Shuffle(len(kinds), func(i, j int) { kinds[i], kinds[j] = kinds[j], kinds[i] })
+	return kinds
+}
+
+// checkGracefulExit waits for a process sent SIGTERM to exit: it must exit 0 within timeout
+// (stop fetching, flush, acknowledge, exit). One that does not is killed, and reported.
+func checkGracefulExit(d delivery, name string, timeout time.Duration, problem func(string, ...any)) {
+	select {
+	case <-d.exited:
+		if !d.cmd.ProcessState.Success() {
+			problem("%s (pid %d) exited with %s after SIGTERM, want 0", name, d.pid, d.cmd.ProcessState)
+		}
+	case <-time.After(timeout):
+		_ = syscall.Kill(-d.pid, syscall.SIGKILL)
+		problem("%s (pid %d) still running %s after SIGTERM; killed", name, d.pid, timeout)
+		<-d.exited
+	}
 }
 
 func poisonIDs(recs []events.Raw) string {

@@ -16,6 +16,9 @@ type Scenario struct {
 	// Kills is how often each service (every poller, the normalizer, the sink) is killed with
 	// SIGKILL at a random point of its work and started again.
 	Kills int
+	// Restarts is how often each service is stopped with SIGTERM (a rolling deploy) and started
+	// again; each must exit 0 within Config.StopTimeout.
+	Restarts int
 	// NATSRestarts restarts nats-server with SIGTERM; NATSKills with SIGKILL.
 	NATSRestarts, NATSKills int
 	// ClickHouseOutage stops clickhouse-server this long, once; 0 = never.
@@ -28,9 +31,10 @@ type Scenario struct {
 }
 
 // ScenarioNames lists the scenarios Scenarios knows, in the order they run.
-var ScenarioNames = []string{"kill", "nats", "clickhouse", "provider", "poison", "all"}
+var ScenarioNames = []string{"kill", "restart", "nats", "clickhouse", "provider", "poison", "all"}
 
-// Scenarios returns the named scenarios: kill (every service killed kills times), nats (one
+// Scenarios returns the named scenarios: kill (every service killed kills times), restart
+// (every service stopped with SIGTERM and started again, kills times), nats (one
 // restart and one kill -9 of nats-server), clickhouse (ClickHouse stopped for outage), provider
 // (the simulators' faults), poison (poison records) and all (everything at once).
 func Scenarios(names []string, kills int, outage time.Duration) ([]Scenario, error) {
@@ -40,6 +44,8 @@ func Scenarios(names []string, kills int, outage time.Duration) ([]Scenario, err
 		switch n {
 		case "kill":
 			s.Kills = kills
+		case "restart":
+			s.Restarts = kills
 		case "nats":
 			s.NATSRestarts, s.NATSKills = 1, 1
 		case "clickhouse":
@@ -49,7 +55,7 @@ func Scenarios(names []string, kills int, outage time.Duration) ([]Scenario, err
 		case "poison":
 			s.Poison = true
 		case "all":
-			s = Scenario{Name: n, Kills: kills, NATSRestarts: 1, NATSKills: 1, ClickHouseOutage: outage, ProviderFaults: true, Poison: true}
+			s = Scenario{Name: n, Kills: kills, Restarts: 1, NATSRestarts: 1, NATSKills: 1, ClickHouseOutage: outage, ProviderFaults: true, Poison: true}
 		default:
 			return nil, fmt.Errorf("%w: --scenarios/CHAOS_SCENARIOS: unknown scenario %q (known: %s)",
 				config.ErrInvalid, n, strings.Join(ScenarioNames, ", "))
@@ -89,7 +95,7 @@ func Settings() []config.Setting {
 		{Name: "scenarios", Env: "CHAOS_SCENARIOS", Kind: config.List, Default: "all", Usage: "scenarios to run, comma-separated: " + strings.Join(ScenarioNames, ", ")},
 		{Name: "records", Env: "CHAOS_RECORDS", Kind: config.Int, Default: "200000", Min: 5, Usage: "records the five simulators hold together, per scenario"},
 		{Name: "seed", Env: "CHAOS_SEED", Kind: config.Int, Default: "1", Usage: "seed of the data and of the fault schedule"},
-		{Name: "kills", Env: "CHAOS_KILLS", Kind: config.Int, Default: "3", Min: 1, Usage: "kill -9 of each service per scenario that kills"},
+		{Name: "kills", Env: "CHAOS_KILLS", Kind: config.Int, Default: "3", Min: 1, Usage: "kill -9 (or SIGTERM, in restart) of each service per scenario"},
 		{Name: "clickhouse-outage", Env: "CHAOS_CLICKHOUSE_OUTAGE", Kind: config.Duration, Default: "30s", Min: int64(time.Second), Usage: "how long ClickHouse is stopped"},
 		{Name: "dir", Env: "CHAOS_DIR", Default: ".data/chaos", Usage: "binaries, data and logs of the run (wiped first)"},
 		{Name: "settle-timeout", Env: "CHAOS_SETTLE_TIMEOUT", Kind: config.Duration, Default: "15m", Min: int64(time.Second), Usage: "how long the pipeline may take to catch up after the last fault"},

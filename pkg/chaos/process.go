@@ -124,45 +124,53 @@ func (p *proc) supervise() {
 	}
 }
 
-// signal sends sig to the running process and has it restarted after delay. It returns the
-// channel closed at the restart, or an error when no process is running.
-func (p *proc) signal(sig syscall.Signal, delay time.Duration) (<-chan struct{}, int, error) {
+// delivery is a signal delivered to a running process.
+type delivery struct {
+	pid       int
+	cmd       *exec.Cmd
+	exited    <-chan struct{} // closed once the process is reaped: cmd.ProcessState is set
+	restarted <-chan struct{} // closed once its successor has started
+}
+
+// signal sends sig to the running process and has it restarted after delay; an error means no
+// process is running.
+func (p *proc) signal(sig syscall.Signal, delay time.Duration) (delivery, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.cmd == nil || p.stopped || p.asked {
-		return nil, 0, fmt.Errorf("chaos: %s is not running", p.name)
+		return delivery{}, fmt.Errorf("chaos: %s is not running", p.name)
 	}
 	select {
 	case <-p.exited:
-		return nil, 0, fmt.Errorf("chaos: %s is not running", p.name)
+		return delivery{}, fmt.Errorf("chaos: %s is not running", p.name)
 	default:
 	}
 	p.asked, p.delay = true, delay
 	pid := p.cmd.Process.Pid
 	if err := syscall.Kill(-pid, sig); err != nil {
 		p.asked = false
-		return nil, 0, fmt.Errorf("chaos: signal %s: %w", p.name, err)
+		return delivery{}, fmt.Errorf("chaos: signal %s: %w", p.name, err)
 	}
-	return p.started, pid, nil
+	return delivery{pid: pid, cmd: p.cmd, exited: p.exited, restarted: p.started}, nil
 }
 
 // Kill ends the process with SIGKILL (kill -9) and has it started again after delay. A process
 // that is between two starts is waited for, up to a minute.
-func (p *proc) Kill(delay time.Duration) (<-chan struct{}, int, error) {
+func (p *proc) Kill(delay time.Duration) (delivery, error) {
 	return p.signalRunning(syscall.SIGKILL, delay)
 }
 
-// Term ends the process with SIGTERM and has it started again after delay, like Kill.
-func (p *proc) Term(delay time.Duration) (<-chan struct{}, int, error) {
+// Term asks the process to stop with SIGTERM and has it started again after delay, like Kill.
+func (p *proc) Term(delay time.Duration) (delivery, error) {
 	return p.signalRunning(syscall.SIGTERM, delay)
 }
 
-func (p *proc) signalRunning(sig syscall.Signal, delay time.Duration) (<-chan struct{}, int, error) {
+func (p *proc) signalRunning(sig syscall.Signal, delay time.Duration) (delivery, error) {
 	deadline := time.Now().Add(time.Minute)
 	for {
-		restarted, pid, err := p.signal(sig, delay)
+		d, err := p.signal(sig, delay)
 		if err == nil || time.Now().After(deadline) {
-			return restarted, pid, err
+			return d, err
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

@@ -201,7 +201,8 @@ type verdict struct {
 	pending   uint64
 	busy      []string
 	dlq       dlqVerdict
-	err       error // the measurement itself failed (NATS or ClickHouse unreachable)
+	archive   []string // providers whose raw_records miss RAW messages
+	err       error    // the measurement itself failed (NATS or ClickHouse unreachable)
 }
 
 // failures lists everything the verdict finds wrong.
@@ -233,7 +234,52 @@ func (v verdict) failures() []string {
 	for _, b := range v.busy {
 		out = append(out, "consumer not caught up: "+b)
 	}
+	for _, a := range v.archive {
+		out = append(out, "raw archive incomplete: "+a)
+	}
 	return out
+}
+
+// checkArchive compares, per provider, the distinct ce_ids in raw_records with the messages on
+// RAW (each a distinct ce-id: Nats-Msg-Id drops repeats).
+func (s *stack) checkArchive(ctx context.Context) ([]string, error) {
+	st, err := s.js.Stream(ctx, bus.StreamRaw)
+	if err != nil {
+		return nil, err
+	}
+	info, err := st.Info(ctx, jetstream.WithSubjectFilter("raw.>"))
+	if err != nil {
+		return nil, err
+	}
+	onRaw := map[string]uint64{}
+	for subj, n := range info.State.Subjects {
+		onRaw[bus.ProviderOf(subj)] += n
+	}
+	rows, err := s.chConn.Query(ctx, "SELECT provider, uniqExact(ce_id) FROM chargeline.raw_records FINAL GROUP BY provider")
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	archived := map[string]uint64{}
+	for rows.Next() {
+		var p string
+		var n uint64
+		if err := rows.Scan(&p, &n); err != nil {
+			return nil, err
+		}
+		archived[p] = n
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	var out []string
+	for p, n := range onRaw {
+		if archived[p] != n {
+			out = append(out, fmt.Sprintf("%s: %d distinct ce_ids in raw_records for %d messages on RAW", p, archived[p], n))
+		}
+	}
+	slices.Sort(out)
+	return out, nil
 }
 
 // measure compares ClickHouse, the DLQ and the consumers with the simulators' ground truth.
@@ -263,6 +309,10 @@ func (s *stack) measure(ctx context.Context, poison []events.Raw) verdict {
 	v.dlq = checkDLQ(dls, poison)
 	if v.pending, v.busy, err = pending(ctx, s.js); err != nil {
 		v.err = fmt.Errorf("consumers: %w", err)
+		return v
+	}
+	if v.archive, err = s.checkArchive(ctx); err != nil {
+		v.err = fmt.Errorf("raw archive: %w", err)
 	}
 	return v
 }
