@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"slices"
 	"strings"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/santhosh-tekuri/jsonschema/v6"
@@ -138,6 +140,9 @@ func (n *Normalizer) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("normalize: %w", err)
 	}
+	w := startWorkers(runtime.GOMAXPROCS(0))
+	// After the router: its handlers are the workers' only callers.
+	defer w.stop()
 	for _, p := range n.providers {
 		name := p.Name()
 		dlq, err := bus.DLQ(bus.DLQConfig{
@@ -155,7 +160,7 @@ func (n *Normalizer) Run(ctx context.Context) error {
 		}
 		n.metrics.processed.WithLabelValues(name)
 		n.metrics.deadLetters.WithLabelValues(name)
-		h := router.AddConsumerHandler("normalize-"+name, "raw."+name+".>", sub, n.handler(p))
+		h := router.AddConsumerHandler("normalize-"+name, "raw."+name+".>", sub, n.handler(p, w))
 		// The DLQ sits outside the Recoverer so that it sees a panic as RecoveredPanicError.
 		h.AddMiddleware(dlq, middleware.Recoverer)
 	}
@@ -194,43 +199,44 @@ func (n *Normalizer) consumer(ctx context.Context, topic string) (jetstream.Cons
 }
 
 // handler maps one raw record of p and publishes its events, returning only once every event
-// has its PubAck; the router then acks the record.
-func (n *Normalizer) handler(p providers.Provider) message.NoPublishHandlerFunc {
+// has its PubAck; the router then acks the record. Mapping and checking run on w.
+func (n *Normalizer) handler(p providers.Provider, w *workers) message.NoPublishHandlerFunc {
 	name := p.Name()
 	return func(msg *message.Message) error {
 		raw, err := events.ParseRaw(bus.Subject(msg), bus.Header(msg), msg.Payload, bus.StreamSequence(msg))
 		if err != nil {
 			return fmt.Errorf("%w: %w", events.ErrUnmappable, err)
 		}
-		start := time.Now()
-		evs, err := p.Map(raw)
-		n.metrics.mapDuration.Observe(time.Since(start).Seconds())
+		var out []*nats.Msg
+		w.do(func() { out, err = n.mapRecord(p, raw) })
 		if err != nil {
-			return fmt.Errorf("normalize: map %s record %s: %w", raw.Subject(), raw.RecordID, err)
+			return err
 		}
-		// Events go out grouped by subject, in the order Map returned them.
-		var subjects []string
-		bySubject := map[string][]*message.Message{}
-		for i, e := range evs {
-			if err := n.check(name, e); err != nil {
-				return fmt.Errorf("%w: %s record %s: event %d: %w", events.ErrUnmappable, raw.Subject(), raw.RecordID, i, err)
-			}
-			wm := bus.Message(events.EventMsg(e))
-			wm.SetContext(msg.Context())
-			s := e.NATSSubject()
-			if _, ok := bySubject[s]; !ok {
-				subjects = append(subjects, s)
-			}
-			bySubject[s] = append(bySubject[s], wm)
-		}
-		for _, s := range subjects {
-			if err := n.pub.Publish(s, bySubject[s]...); err != nil {
-				return fmt.Errorf("normalize: events of %s record %s: %w", raw.Subject(), raw.RecordID, err)
-			}
+		// Published in the order Map returned them (so in that order within each subject).
+		if err := n.pub.PublishMsgs(msg.Context(), out...); err != nil {
+			return fmt.Errorf("normalize: events of %s record %s: %w", raw.Subject(), raw.RecordID, err)
 		}
 		n.metrics.processed.WithLabelValues(name).Inc()
 		return nil
 	}
+}
+
+// mapRecord maps raw with p, checks every event and returns their NATS messages.
+func (n *Normalizer) mapRecord(p providers.Provider, raw events.Raw) ([]*nats.Msg, error) {
+	start := time.Now()
+	evs, err := p.Map(raw)
+	n.metrics.mapDuration.Observe(time.Since(start).Seconds())
+	if err != nil {
+		return nil, fmt.Errorf("normalize: map %s record %s: %w", raw.Subject(), raw.RecordID, err)
+	}
+	out := make([]*nats.Msg, len(evs))
+	for i, e := range evs {
+		if err := n.check(p.Name(), e); err != nil {
+			return nil, fmt.Errorf("%w: %s record %s: event %d: %w", events.ErrUnmappable, raw.Subject(), raw.RecordID, i, err)
+		}
+		out[i] = events.EventMsg(e)
+	}
+	return out, nil
 }
 
 // check refuses an event no retry can fix: one that is not the provider's, lacks an id, or

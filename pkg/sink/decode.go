@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/big"
 	"strings"
 	"time"
 
@@ -44,21 +43,29 @@ type source struct {
 }
 
 // decode turns a message into a row. Errors wrap errUndecodable.
-func decode(src source) (row, error) {
+func decode(src source) (row, error) { return decodeWith(src, nil) }
+
+// decodeWith is decode for a consumer loop: known holds the column list of the last row decoded
+// per table, which a new row of the same table shares instead of holding a copy (one per row
+// would be a sixth of a batch's memory). decodeWith records the row's list in known.
+func decodeWith(src source, known map[string][]string) (row, error) {
 	var (
 		r   row
 		err error
 	)
 	switch {
 	case strings.HasPrefix(src.subject, "raw."):
-		r, err = decodeRaw(src)
+		r, err = decodeRaw(src, known)
 	case strings.HasPrefix(src.subject, "events."):
-		r, err = decodeEvent(src)
+		r, err = decodeEvent(src, known)
 	default:
 		err = fmt.Errorf("no table for subject %s", src.subject)
 	}
 	if err != nil {
 		return row{}, fmt.Errorf("%w: %w", errUndecodable, err)
+	}
+	if known != nil {
+		known[r.table] = r.cols
 	}
 	return r, nil
 }
@@ -99,7 +106,7 @@ func tableFor(subject string) string {
 	return ""
 }
 
-func decodeRaw(src source) (row, error) {
+func decodeRaw(src source, known map[string][]string) (row, error) {
 	raw, err := events.ParseRaw(src.subject, src.header, src.data, src.seq)
 	if err != nil {
 		return row{}, err
@@ -111,7 +118,7 @@ func decodeRaw(src source) (row, error) {
 	if err := checkDateTime(fetched); err != nil {
 		return row{}, fmt.Errorf("%s: %w", events.HeaderFetchedAt, err)
 	}
-	b := &builder{table: TableRawRecords}
+	b := newBuilder(TableRawRecords, known[TableRawRecords])
 	b.set("provider", raw.Provider)
 	b.set("resource", raw.Resource)
 	b.set("scope", raw.Scope)
@@ -123,7 +130,7 @@ func decodeRaw(src source) (row, error) {
 	return b.row()
 }
 
-func decodeEvent(src source) (row, error) {
+func decodeEvent(src source, known map[string][]string) (row, error) {
 	ceType := src.header.Get(events.HeaderType)
 	ceID := src.header.Get(events.HeaderID)
 	if ceID == "" {
@@ -136,7 +143,7 @@ func decodeEvent(src source) (row, error) {
 	if ct := src.header.Get(events.HeaderContentType); ct != "" && !strings.HasPrefix(ct, "application/json") {
 		return row{}, fmt.Errorf("content-type %q is not application/json", ct)
 	}
-	b := &builder{table: table}
+	b := newBuilder(table, known[table])
 	var (
 		lineage events.Lineage
 		schema  string
@@ -278,13 +285,35 @@ func costCenter(b *builder, e events.CostCenter) {
 // builder collects a row's columns and the first conversion error.
 type builder struct {
 	table string
+	// cols are the row's columns while they differ from known, the previous row's of the table;
+	// as long as they agree the row shares known's list.
 	cols  []string
+	known []string
+	same  bool
 	vals  []any
 	err   error
 }
 
+// maxColumns sizes a row's slices; the widest table has 50 columns.
+const maxColumns = 64
+
+func newBuilder(table string, known []string) *builder {
+	n := maxColumns
+	if known != nil {
+		n = len(known)
+	}
+	return &builder{table: table, known: known, same: known != nil, vals: make([]any, 0, n)}
+}
+
 func (b *builder) set(col string, v any) {
-	b.cols = append(b.cols, col)
+	i := len(b.vals)
+	if b.same && (i >= len(b.known) || b.known[i] != col) {
+		b.same = false
+		b.cols = append(make([]string, 0, maxColumns), b.known[:i]...)
+	}
+	if !b.same {
+		b.cols = append(b.cols, col)
+	}
 	b.vals = append(b.vals, v)
 }
 
@@ -359,7 +388,11 @@ func (b *builder) row() (row, error) {
 	if b.err != nil {
 		return row{}, b.err
 	}
-	return row{table: b.table, cols: b.cols, vals: b.vals}, nil
+	cols := b.cols
+	if b.same {
+		cols = b.known[:len(b.vals)] // read-only: shared by every row that agrees
+	}
+	return row{table: b.table, cols: cols, vals: b.vals}, nil
 }
 
 // DateTime holds seconds since 1970 in a UInt32.
@@ -402,12 +435,25 @@ func parseDecimal(s string, scale int32) (*decimal.Decimal, error) {
 	if err != nil || strings.ContainsAny(s, "xXpP_") {
 		return nil, fmt.Errorf("%q is not a decimal number", s)
 	}
-	if !d.Truncate(scale).Equal(d) {
+	// Only a value written with more decimals than scale can lose any (1.2300000 loses none).
+	if d.Exponent() < -scale && !d.Truncate(scale).Equal(d) {
 		return nil, fmt.Errorf("%q has more than %d decimals", s, scale)
 	}
-	limit := decimal.NewFromBigInt(new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(18-scale)), nil), 0)
-	if d.Abs().GreaterThanOrEqual(limit) {
+	if scale < 0 || int(scale) >= len(decimalLimits) {
+		return nil, fmt.Errorf("scale %d is not one of Decimal(18, 0…18)", scale)
+	}
+	if limit := decimalLimits[scale]; d.Cmp(limit[0]) >= 0 || d.Cmp(limit[1]) <= 0 {
 		return nil, fmt.Errorf("%q does not fit Decimal(18, %d)", s, scale)
 	}
 	return &d, nil
 }
+
+// decimalLimits[scale] is ±10^(18-scale): a Decimal(18, scale) holds values of smaller
+// magnitude. Computed once: parseDecimal runs for every amount of every row.
+var decimalLimits = func() (l [19][2]decimal.Decimal) {
+	for scale := range l {
+		l[scale][0] = decimal.New(1, int32(18-scale))
+		l[scale][1] = decimal.New(-1, int32(18-scale))
+	}
+	return l
+}()

@@ -41,6 +41,7 @@ type loop struct {
 	batches  map[string]*Batcher[*item] // rows not yet sent
 	inflight map[string][][]*item       // chunks taken for insert, not yet acknowledged
 	held     int                        // messages in batches and inflight
+	cols     map[string][]string        // per table, the columns of the last row decoded
 	alive    time.Time                  // last InProgress sweep
 	log      *slog.Logger
 }
@@ -54,6 +55,7 @@ func (s *Sink) newLoop(stream, name, filter string, cons jetstream.Consumer) *lo
 		s: s, stream: stream, name: name, filter: filter, cons: cons, tables: tables,
 		batches:  map[string]*Batcher[*item]{},
 		inflight: map[string][][]*item{},
+		cols:     map[string][]string{},
 		log:      s.log.With(slog.String("stream", stream), slog.String("consumer", name)),
 	}
 	for _, t := range tables {
@@ -138,9 +140,12 @@ func (l *loop) full() bool {
 }
 
 // fetchWait is how long the next pull may wait: until the oldest batch is due, at most
-// maxFetchWait, at least 10ms.
+// BatchAge and maxFetchWait, at least 10ms. A pull returns only when it is full or its wait is
+// over, so a message arriving early in it waits for the rest: bounding the wait by BatchAge keeps
+// a row's wait within twice BatchAge even when every batch is empty (before, up to maxFetchWait
+// plus BatchAge, whatever BatchAge said).
 func (l *loop) fetchWait(now time.Time) time.Duration {
-	wait := maxFetchWait
+	wait := min(maxFetchWait, l.s.cfg.BatchAge)
 	for _, t := range l.tables {
 		if dl, ok := l.batches[t].Deadline(); ok {
 			wait = min(wait, dl.Sub(now))
@@ -164,7 +169,7 @@ func (l *loop) add(ctx context.Context, msg jetstream.Msg) error {
 		it.src.seq, it.src.stored, it.attempts = meta.Sequence.Stream, meta.Timestamp, meta.NumDelivered
 	}
 	it.ceID = it.src.header.Get("ce-id")
-	r, err := decode(it.src)
+	r, err := decodeWith(it.src, l.cols)
 	if err != nil {
 		table := tableFor(it.src.subject)
 		if table == "" {
@@ -231,6 +236,9 @@ func (l *loop) drain(ctx context.Context, table string) error {
 			for _, it := range chunk {
 				l.ack(it)
 			}
+			// Clear the slot: the backing array would keep the acknowledged chunk (messages and
+			// rows) alive while the next batch fills.
+			l.inflight[table][0] = nil
 			l.inflight[table] = l.inflight[table][1:]
 			attempt = 0
 			continue
