@@ -52,10 +52,13 @@ func Run(ctx context.Context, cfg Config) ([]Result, error) {
 	if err := os.RemoveAll(cfg.Dir); err != nil {
 		return nil, fmt.Errorf("chaos: wipe %s: %w", cfg.Dir, err)
 	}
-	binDir := filepath.Join(cfg.Dir, "bin")
-	fmt.Fprintf(cfg.Out, "building %s into %s\n", strings.Join(commands, ", "), binDir)
-	if err := Build(ctx, cfg.ModuleDir, binDir); err != nil {
-		return nil, err
+	binDir := cfg.BinDir
+	if binDir == "" {
+		binDir = filepath.Join(cfg.Dir, "bin")
+		fmt.Fprintf(cfg.Out, "building %s into %s\n", strings.Join(Commands, ", "), binDir)
+		if err := Build(ctx, cfg.ModuleDir, binDir); err != nil {
+			return nil, err
+		}
 	}
 	var results []Result
 	for i, sc := range cfg.Scenarios {

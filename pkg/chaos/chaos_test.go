@@ -24,7 +24,7 @@ func TestChaosShort(t *testing.T) {
 	}
 	var out bytes.Buffer
 	results, err := chaos.Run(t.Context(), chaos.Config{
-		Scenarios: sc, Records: 3000, Seed: 11, Dir: t.TempDir(), SettleTimeout: 2 * time.Minute, Out: &out,
+		Scenarios: sc, Records: 3000, Seed: 11, Dir: t.TempDir(), BinDir: binaries(t), SettleTimeout: 2 * time.Minute, Out: &out,
 	})
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out.String())

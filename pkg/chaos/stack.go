@@ -28,10 +28,10 @@ import (
 	"github.com/chargeline/chargeline/pkg/sink/clickhouselocal"
 )
 
-// commands are the binaries the harness runs, each from services/<name>.
-var commands = []string{"natsd", "providersim", "poller", "normalizer", "sink"}
+// Commands are the binaries Build compiles, each from services/<name>.
+var Commands = []string{"natsd", "providersim", "poller", "normalizer", "sink", "chargectl"}
 
-// Build compiles the binaries the harness runs into binDir, from the chargeline module at
+// Build compiles Commands into binDir, from the chargeline module at
 // moduleDir ("" = the module containing the working directory).
 func Build(ctx context.Context, moduleDir, binDir string) error {
 	if moduleDir == "" {
@@ -48,7 +48,7 @@ func Build(ctx context.Context, moduleDir, binDir string) error {
 		return fmt.Errorf("chaos: %w", err)
 	}
 	args := []string{"build", "-o", binDir + string(filepath.Separator)}
-	for _, c := range commands {
+	for _, c := range Commands {
 		args = append(args, "./services/"+c)
 	}
 	cmd := exec.CommandContext(ctx, goBin, args...)
