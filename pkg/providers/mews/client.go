@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -273,6 +274,9 @@ func (c *Client) OpenFile(ctx context.Context, fileURL string, offset int64) (io
 	if err != nil {
 		return fail(fmt.Errorf("download %s: bad URL: %w", shown, poll.ErrPermanent))
 	}
+	if err := c.fileURLAllowed(req.URL); err != nil {
+		return fail(fmt.Errorf("download %s: %w", shown, err))
+	}
 	req.Header.Set("Accept-Encoding", "identity")
 	if offset > 0 {
 		req.Header.Set("Range", "bytes="+strconv.FormatInt(offset, 10)+"-")
@@ -372,6 +376,22 @@ func (r *stallReader) Close() error {
 	r.timer.Stop()
 	r.cancel()
 	return r.rc.Close()
+}
+
+// fileURLAllowed refuses an export file URL that is not https, unless it is http on a host of
+// HTTPFileHosts: the URL comes from the provider's answer, and a plain-http (or file:, ftp:) URL
+// would send the download, signature included, where anyone on the way can read or alter it.
+func (c *Client) fileURLAllowed(u *url.URL) error {
+	switch {
+	case u.Scheme == "https":
+		return nil
+	case u.Scheme == "http" && slices.ContainsFunc(c.cfg.HTTPFileHosts, func(h string) bool {
+		return strings.EqualFold(h, u.Host) || strings.EqualFold(h, u.Hostname())
+	}):
+		return nil
+	}
+	return fmt.Errorf("refused: export file URLs must be https (plain http only for a host of --%s/MEWS_HTTP_FILE_HOSTS), got %s://%s: %w",
+		settingHTTPFileHosts, shorten(u.Scheme), shorten(u.Host), poll.ErrPermanent)
 }
 
 // redactFileURL drops the query (the signature) and userinfo of a file URL for errors.

@@ -7,12 +7,14 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -70,7 +72,17 @@ func testConfig(url string) mews.Config {
 		ChainIDs:      mews.SimChains(),
 		Backoff:       poll.Backoff{Initial: time.Millisecond, Max: 10 * time.Millisecond},
 		ExportWait:    poll.Backoff{Initial: time.Millisecond, Max: 10 * time.Millisecond, MaxAttempts: 20},
+		// Test servers are plain http: their host (any port) may serve files.
+		HTTPFileHosts: []string{hostname(url)},
 	}
+}
+
+func hostname(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return ""
+	}
+	return u.Hostname()
 }
 
 // serve starts an httptest server for h.
@@ -334,6 +346,59 @@ func TestClientMalformedBodyIsRetriedThenReported(t *testing.T) {
 	})
 }
 
+// TestClientFileURLsMustBeHTTPS: export file URLs come from Mews's answer; only https ones are
+// downloaded, plain http only from a host MEWS_HTTP_FILE_HOSTS lists (the simulator's), and a
+// refusal is permanent, before any request leaves.
+func TestClientFileURLsMustBeHTTPS(t *testing.T) {
+	var requests atomic.Int32
+	files := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		io.WriteString(w, "{}\n")
+	})
+	plain := serve(t, files)
+	tlsSrv := httptest.NewTLSServer(files)
+	t.Cleanup(tlsSrv.Close)
+	tests := []struct {
+		name    string
+		hosts   []string
+		url     string
+		hc      *http.Client
+		allowed bool
+	}{
+		{"https", nil, tlsSrv.URL + "/f-1.jsonl?sig=x", tlsSrv.Client(), true},
+		{"http from a listed host", []string{"127.0.0.1"}, plain.URL + "/f-1.jsonl?sig=x", plain.Client(), true},
+		{"http from a listed host:port", []string{strings.TrimPrefix(plain.URL, "http://")}, plain.URL + "/f-1.jsonl", plain.Client(), true},
+		{"http from a host not listed", []string{"files.example"}, plain.URL + "/f-1.jsonl?sig=x", plain.Client(), false},
+		{"http with no host listed", nil, plain.URL + "/f-1.jsonl?sig=x", plain.Client(), false},
+		{"file scheme", []string{"127.0.0.1"}, "file:///etc/passwd", plain.Client(), false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := testConfig(plain.URL)
+			cfg.HTTPFileHosts = tc.hosts
+			before := requests.Load()
+			body, err := newClient(t, cfg, tc.hc).OpenFile(t.Context(), tc.url, 0)
+			if tc.allowed {
+				if err != nil {
+					t.Fatalf("OpenFile = %v, want the download", err)
+				}
+				body.Close()
+				return
+			}
+			if err == nil {
+				body.Close()
+				t.Fatal("OpenFile downloaded a URL that is not https from a host not allowed")
+			}
+			if !errors.Is(err, poll.ErrPermanent) || !strings.Contains(err.Error(), "MEWS_HTTP_FILE_HOSTS") || strings.Contains(err.Error(), "sig=x") {
+				t.Errorf("OpenFile = %v; want a permanent refusal naming the setting, without the signature", err)
+			}
+			if requests.Load() != before {
+				t.Error("the refused URL was requested")
+			}
+		})
+	}
+}
+
 func TestClientFileErrorsHideTheSignature(t *testing.T) {
 	tests := []struct {
 		status  int
@@ -546,6 +611,8 @@ func TestConfigValidate(t *testing.T) {
 			[]string{"--mews-end-lag/MEWS_END_LAG must be ≥ 5m0s"}},
 		{"window over 180 days", func(c *mews.Config) { c.MaxWindow = 181 * 24 * time.Hour },
 			[]string{"--mews-max-window/MEWS_MAX_WINDOW must be between 1h and 4320h0m0s (180 days), got 4344h0m0s"}},
+		{"http file host with a scheme", func(c *mews.Config) { c.HTTPFileHosts = []string{"http://files.example"} },
+			[]string{`--mews-http-file-hosts/MEWS_HTTP_FILE_HOSTS lists "http://files.example", which is not a host or host:port`}},
 		{"relative base URL", func(c *mews.Config) { c.BaseURL = "api.mews.com" },
 			[]string{"--mews-base-url/MEWS_BASE_URL must be an absolute http(s) URL"}},
 		{"every problem at once", func(c *mews.Config) {

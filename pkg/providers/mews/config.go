@@ -86,6 +86,7 @@ const (
 	settingMinWindow     = "mews-min-window"
 	settingMaxWindow     = "mews-max-window"
 	settingMaxLineBytes  = "mews-max-line-bytes"
+	settingHTTPFileHosts = "mews-http-file-hosts"
 )
 
 // Settings declares the Mews configuration: flags --mews-*, environment MEWS_*, secrets also
@@ -114,6 +115,8 @@ func Settings() []config.Setting {
 			Usage: "shortest UpdatedUtc window a caught-up scope exports"},
 		{Name: settingMaxWindow, Env: "MEWS_MAX_WINDOW", Kind: config.Duration, Default: MaxWindow.String(), Min: int64(time.Hour),
 			Usage: "longest UpdatedUtc window of one export (at most 4320h, the seed's 180 days); longer backfills are split"},
+		{Name: settingHTTPFileHosts, Env: "MEWS_HTTP_FILE_HOSTS", Kind: config.List,
+			Usage: "hosts (host or host:port) whose export file URLs may be plain http; every other file URL must be https"},
 		{Name: settingMaxLineBytes, Env: "MEWS_MAX_LINE_BYTES", Kind: config.Int, Default: fmt.Sprint(DefaultMaxLineBytes), Min: 1024,
 			Usage: "longest JSON line (one entity) accepted from an export file, in bytes"},
 	}
@@ -138,6 +141,9 @@ type Config struct {
 	MinWindow    time.Duration // default DefaultMinWindow
 	MaxWindow    time.Duration // default (and at most) MaxWindow
 	MaxLineBytes int64         // default DefaultMaxLineBytes
+	// HTTPFileHosts are the hosts (host or host:port) whose export file URLs may be plain http
+	// (the simulator's); every other file URL must be https.
+	HTTPFileHosts []string
 	// Backoff tunes the retries of one API call or file download (not a setting); zero uses
 	// poll's defaults.
 	Backoff poll.Backoff
@@ -160,6 +166,7 @@ func configFromValues(v config.Values) Config {
 		MinWindow:     v.Duration(settingMinWindow),
 		MaxWindow:     v.Duration(settingMaxWindow),
 		MaxLineBytes:  int64(v.Int(settingMaxLineBytes)),
+		HTTPFileHosts: v.List(settingHTTPFileHosts),
 	}
 }
 
@@ -220,6 +227,11 @@ func (c Config) Validate() error {
 		bad(settingBaseURL, "must be an absolute http(s) URL like https://api.mews.com, got %s", config.Redact(c.BaseURL))
 	} else if u.RawQuery != "" || u.Fragment != "" {
 		bad(settingBaseURL, "must not carry a query or fragment, got %s", config.Redact(c.BaseURL))
+	}
+	for _, h := range c.HTTPFileHosts {
+		if h == "" || strings.ContainsAny(h, "/@?# ") {
+			bad(settingHTTPFileHosts, "lists %q, which is not a host or host:port", shorten(h))
+		}
 	}
 	if c.ClientToken.IsZero() {
 		bad(settingClientToken, "is required")

@@ -77,14 +77,20 @@ func chainLevel(entityType string) bool {
 func SimEnv(baseURL string) map[string]string { return Provider{}.SimEnv(baseURL) }
 
 // SimEnv returns the MEWS_* environment that points a source at a simulator served at baseURL:
-// its credentials, every entity type (the default) and its enterprises and chain as the scope.
+// its credentials, every entity type (the default), its enterprises and chain as the scope, and
+// its host as one whose file URLs may be plain http.
 func (Provider) SimEnv(baseURL string) map[string]string {
+	host := ""
+	if u, err := url.Parse(baseURL); err == nil {
+		host = u.Host // the simulator serves its files over plain http from its own host
+	}
 	return map[string]string{
-		"MEWS_BASE_URL":       baseURL,
-		"MEWS_CLIENT_TOKEN":   SimClientToken,
-		"MEWS_ACCESS_TOKEN":   SimAccessToken,
-		"MEWS_ENTERPRISE_IDS": strings.Join(SimEnterprises(), ","),
-		"MEWS_CHAIN_IDS":      simChain,
+		"MEWS_BASE_URL":        baseURL,
+		"MEWS_HTTP_FILE_HOSTS": host,
+		"MEWS_CLIENT_TOKEN":    SimClientToken,
+		"MEWS_ACCESS_TOKEN":    SimAccessToken,
+		"MEWS_ENTERPRISE_IDS":  strings.Join(SimEnterprises(), ","),
+		"MEWS_CHAIN_IDS":       simChain,
 	}
 }
 
