@@ -43,9 +43,10 @@ fuzz:
 build:
 	$(GO) build -o bin/ ./services/...
 
-## bench: Go benchmarks
+## bench: Go benchmarks, then the end-to-end harness (table + .data/bench/report.json; ARGS=--quick for a smoke run)
 bench: deps
-	$(GO) test -run '^$$' -bench . -benchmem ./...
+	$(GO) test -run '^$$' -bench . -benchmem ./pkg/events ./pkg/bus ./pkg/sink ./pkg/normalize ./pkg/providers/bemo
+	$(GO) run ./services/bench $(ARGS)
 
 ## chaos: the fault-injection run (pkg/chaos): every service as a process, killed and restarted,
 ## NATS restarted, ClickHouse stopped, provider faults, poison; compared with the ground truth

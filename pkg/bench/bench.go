@@ -1,0 +1,103 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/chargeline/chargeline/pkg/sink"
+	"github.com/chargeline/chargeline/pkg/sink/clickhouselocal"
+)
+
+// Run starts a local clickhouse-server under cfg.Dir, runs the scenarios one after the other,
+// each on a fresh NATS and empty tables, prints progress and the table to out, writes the JSON
+// report, and returns it. It returns ErrNotExact when a scenario's rows were not exactly its
+// records, and ErrTargetMissed when cfg.FailOnMiss is set and a target was missed; the report
+// is written in both cases.
+func Run(ctx context.Context, cfg Config, out io.Writer) (*Report, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg.setDefaults()
+	if err := os.RemoveAll(cfg.Dir); err != nil {
+		return nil, fmt.Errorf("bench: wipe %s: %w", cfg.Dir, err)
+	}
+	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
+		return nil, fmt.Errorf("bench: %w", err)
+	}
+	logPath := filepath.Join(cfg.Dir, "bench.log")
+	logf, err := os.Create(logPath)
+	if err != nil {
+		return nil, fmt.Errorf("bench: %w", err)
+	}
+	defer logf.Close()
+	h := &harness{cfg: cfg, logw: logf, out: out, logger: slog.New(slog.NewJSONHandler(logf, &slog.HandlerOptions{Level: slog.LevelWarn}))}
+
+	fmt.Fprintf(out, "bench: starting clickhouse-server in %s (service logs: %s)\n", cfg.Dir, logPath)
+	if h.ch, err = clickhouselocal.Start(ctx, filepath.Join(cfg.Dir, "clickhouse"), 0); err != nil {
+		return nil, err
+	}
+	defer func() { _ = h.ch.Stop() }()
+	if h.conn, err = sink.Open(sink.Config{DSN: h.ch.DSN()}); err != nil {
+		return nil, err
+	}
+	defer h.conn.Close()
+	var version string
+	if err := h.conn.QueryRow(ctx, "SELECT version()").Scan(&version); err != nil {
+		return nil, fmt.Errorf("bench: clickhouse: %w", err)
+	}
+
+	rep := newReport(cfg, version)
+	started := time.Now()
+	baselines := map[string]Result{}
+	scenarios := []struct {
+		name string
+		fn   func(ctx context.Context) ([]Result, error)
+	}{
+		{ScenarioSink, h.sinkScenario},
+		{ScenarioNormalizer, h.normalizerScenario},
+		{ScenarioPoller, h.pollerScenario},
+		{ScenarioE2E, func(ctx context.Context) ([]Result, error) { return h.e2eScenario(ctx, baselines) }},
+		{ScenarioLatency, h.latencyScenario},
+		{ScenarioScaling, h.scalingScenario},
+	}
+	var runErr error
+	for _, s := range scenarios {
+		if !cfg.runs(s.name) {
+			continue
+		}
+		fmt.Fprintf(out, "%s:\n", s.name)
+		rs, err := s.fn(ctx)
+		if err != nil {
+			runErr = fmt.Errorf("bench: scenario %s: %w", s.name, err)
+			break
+		}
+		for _, r := range rs {
+			if r.Baseline {
+				baselines[r.Scenario] = r
+			}
+		}
+		rep.add(rs...)
+	}
+	rep.Seconds = round(time.Since(started).Seconds(), 1)
+	fmt.Fprintln(out)
+	rep.Table(out)
+	if err := rep.write(cfg.Report); err != nil {
+		return rep, errors.Join(runErr, err)
+	}
+	fmt.Fprintf(out, "\nreport: %s\n", cfg.Report)
+	switch {
+	case runErr != nil:
+		return rep, runErr
+	case len(rep.Inexact) > 0:
+		return rep, fmt.Errorf("%w: %v", ErrNotExact, rep.Inexact)
+	case len(rep.Missed) > 0 && cfg.FailOnMiss:
+		return rep, fmt.Errorf("%w: %v", ErrTargetMissed, rep.Missed)
+	}
+	return rep, nil
+}

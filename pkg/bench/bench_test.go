@@ -1,0 +1,105 @@
+package bench_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chargeline/chargeline/pkg/bench"
+)
+
+// TestMain lets the test binary serve as the harness's infrastructure child, as services/bench
+// does.
+func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == bench.InfraArg {
+		os.Exit(bench.ServeInfra(os.Stdin, os.Stdout))
+	}
+	os.Exit(m.Run())
+}
+
+// TestHarnessRunsEveryScenario runs every scenario with a few hundred records against a real
+// clickhouse-server and checks that the report is complete and every count exact. It asserts no
+// timing: figures from a smoke run mean nothing.
+func TestHarnessRunsEveryScenario(t *testing.T) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 300
+	cfg := bench.Config{
+		Dir: t.TempDir(), SinkRecords: n, NormalizerRecords: n, PollerRecords: n, E2ERecords: n, ScalingRecords: n,
+		LatencyRate: n, LatencyDuration: time.Second, RunTimeout: 5 * time.Minute,
+		InfraCommand: []string{exe, bench.InfraArg},
+	}
+	var out bytes.Buffer
+	rep, err := bench.Run(t.Context(), cfg, &out)
+	t.Log("\n" + out.String())
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+
+	want := map[string]int{ // row name → records
+		"sink: bare baseline": n, "sink": n,
+		"normalizer: bare baseline": n, "normalizer": n, "normalizer, no validation": n,
+		"poller: bare baseline": n, "poller": n,
+		"end to end":                       n,
+		"latency at 300/s":                 n,
+		"scaling: 1 normalizer + 1 sink":   n,
+		"scaling: 2 normalizers + 2 sinks": n,
+	}
+	got := map[string]bench.Result{}
+	for _, r := range rep.Results {
+		got[r.Name] = r
+	}
+	for name, records := range want {
+		r, ok := got[name]
+		if !ok {
+			t.Errorf("report has no row %q", name)
+			continue
+		}
+		if r.Records != records || r.Seconds <= 0 || r.RecordsPerSecond <= 0 || r.PeakRSSMB <= 0 || r.CPUSecondsPer1k <= 0 {
+			t.Errorf("row %q incomplete: %+v", name, r)
+		}
+		if !r.Baseline && !strings.HasPrefix(name, "latency") && !strings.HasPrefix(name, "end to end") && r.Ratio == nil {
+			t.Errorf("row %q has no ratio to its baseline", name)
+		}
+		if !strings.Contains(out.String(), name) {
+			t.Errorf("table does not show row %q", name)
+		}
+	}
+	if lat := got["latency at 300/s"]; lat.P50Millis == nil || lat.P99Millis == nil || *lat.P99Millis < *lat.P50Millis {
+		t.Errorf("latency row without sane percentiles: %+v", lat)
+	}
+	if len(rep.Inexact) > 0 {
+		t.Errorf("counts not exact: %v", rep.Inexact)
+	}
+	exact := 0
+	for _, r := range rep.Results {
+		for _, c := range r.Checks {
+			if c.Correctness {
+				exact++
+			}
+		}
+	}
+	if exact < 12 { // sink 2, e2e 4, latency 2, scaling 2×4
+		t.Errorf("only %d exactly-once checks in the report", exact)
+	}
+	if e2e := got["end to end"]; e2e.Ratio == nil {
+		t.Errorf("end to end has no ratio to the bare stages in series: %+v", e2e)
+	}
+
+	b, err := os.ReadFile(cfg.Dir + "/report.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var saved bench.Report
+	if err := json.Unmarshal(b, &saved); err != nil {
+		t.Fatalf("report.json: %v", err)
+	}
+	if len(saved.Results) != len(rep.Results) || saved.ClickHouse == "" || saved.GOMAXPROCS == 0 {
+		t.Errorf("report.json incomplete: %d results, clickhouse %q, gomaxprocs %d", len(saved.Results), saved.ClickHouse, saved.GOMAXPROCS)
+	}
+}

@@ -1,0 +1,112 @@
+package bench
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/chargeline/chargeline/pkg/bus"
+	"github.com/chargeline/chargeline/pkg/config"
+	"github.com/chargeline/chargeline/pkg/events"
+	"github.com/chargeline/chargeline/pkg/poll"
+	"github.com/chargeline/chargeline/pkg/providers/bemo"
+)
+
+// Scratch stream of the poller baseline: configured like RAW.
+const bareRawStream = "BENCH_RAW"
+
+// pollWindow is the poller's default publish window (POLL_PUBLISH_WINDOW).
+const pollWindow = 1024
+
+// pollerScenario: N Be-Mo sessions behind the simulated API, fetched and published to RAW by
+// pkg/poll's scheduler with the bemo source; the baseline publishes the same messages with a
+// bare PublishMsgAsync loop.
+func (h *harness) pollerScenario(ctx context.Context) ([]Result, error) {
+	n := h.cfg.PollerRecords
+	st, err := h.newStage(ctx, ScenarioPoller, n)
+	if err != nil {
+		return nil, err
+	}
+	defer st.close()
+	if err := st.scratchStream(ctx, bus.StreamRaw, bareRawStream, bareEventsPrefix+"raw.>"); err != nil {
+		return nil, err
+	}
+	recs, err := genRecords(h.cfg.Seed, n)
+	if err != nil {
+		return nil, err
+	}
+	msgs := make([]*nats.Msg, n)
+	for i, r := range recs {
+		msgs[i] = events.RawMsg(r.raw())
+		msgs[i].Subject = bareEventsPrefix + msgs[i].Subject
+	}
+	recs = nil
+	base, err := st.measure(ctx, run{
+		scenario: ScenarioPoller, name: "poller: bare baseline", records: n, baseline: true,
+		start: func(ctx context.Context, g *group) error {
+			_, js, err := st.connect(ctx, "chargeline-bench-bare-poller", pollWindow)
+			if err != nil {
+				return err
+			}
+			g.run("bare publisher", func(ctx context.Context) error {
+				for _, m := range msgs {
+					if err := publishAsync(ctx, js, m); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			return nil
+		},
+		done: st.streamHolds(bareRawStream, n),
+	})
+	if err != nil {
+		return nil, err
+	}
+	msgs = nil
+	base.Baseline = true
+	base.note("one goroutine: PublishMsgAsync of the same messages (built beforehand) with %d PubAcks pending at most", pollWindow)
+
+	svc, err := st.measure(ctx, run{
+		scenario: ScenarioPoller, name: "poller", records: n,
+		start: func(ctx context.Context, g *group) error { return startPoller(ctx, st, g) },
+		done:  st.streamHolds(bus.StreamRaw, n),
+	})
+	if err != nil {
+		return nil, err
+	}
+	svc.ratio(base)
+	svc.atLeast(fmt.Sprintf("ratio ≥ %.1f", pollerMinRatio), deref(svc.Ratio), pollerMinRatio)
+	svc.note("bemo source and client over HTTP against the simulator's sessions replayed by the infra child (%d accounts, one-day windows, BEMO_PAGE_SIZE default)", len(bemo.SimAccounts()))
+	return []Result{base, svc}, nil
+}
+
+// startPoller starts pkg/poll's scheduler with the bemo source pointed at the stage's Be-Mo API,
+// configured like services/poller with its defaults.
+func startPoller(ctx context.Context, st *stage, g *group) error {
+	_, js, err := st.connect(ctx, "chargeline-poller-bemo", 4*pollWindow)
+	if err != nil {
+		return err
+	}
+	env := bemo.SimEnv(st.in.bemoURL)
+	v, err := config.Load(flag.NewFlagSet("bemo", flag.ContinueOnError), nil, func(k string) string { return env[k] }, bemo.Settings())
+	if err != nil {
+		return err
+	}
+	p := bemo.Provider{Now: func() time.Time { return sourceNow }}
+	src, err := p.NewSource(v, &http.Client{Timeout: 30 * time.Second})
+	if err != nil {
+		return err
+	}
+	sched, err := poll.NewScheduler(ctx, poll.Config{Provider: bemo.Name},
+		src, js, st.h.logger.With("component", "poller"), nil)
+	if err != nil {
+		return err
+	}
+	g.run("poller", sched.Run)
+	return nil
+}
