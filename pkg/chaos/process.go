@@ -27,6 +27,7 @@ type proc struct {
 	exited  chan struct{} // closed when the current process has been reaped
 	started chan struct{} // closed at the next start; replaced at every start
 	starts  int
+	since   time.Time // when the current process started
 	asked   bool          // the current process's end was asked for
 	delay   time.Duration // before the next start after an asked-for end
 	stopped bool
@@ -75,7 +76,7 @@ func (p *proc) startLocked() error {
 		logf.Close()
 		close(exited)
 	}()
-	p.cmd, p.exited = cmd, exited
+	p.cmd, p.exited, p.since = cmd, exited, time.Now()
 	p.starts++
 	close(p.started)
 	p.started = make(chan struct{})
@@ -124,6 +125,11 @@ func (p *proc) supervise() {
 	}
 }
 
+// minTermUptime is how long a process runs before it is sent SIGTERM: one signalled while the
+// Go runtime is still starting, before main installs its handler, dies of the signal, which
+// says nothing about its shutdown.
+const minTermUptime = time.Second
+
 // delivery is a signal delivered to a running process.
 type delivery struct {
 	pid       int
@@ -144,6 +150,9 @@ func (p *proc) signal(sig syscall.Signal, delay time.Duration) (delivery, error)
 	case <-p.exited:
 		return delivery{}, fmt.Errorf("chaos: %s is not running", p.name)
 	default:
+	}
+	if sig == syscall.SIGTERM && time.Since(p.since) < minTermUptime {
+		return delivery{}, fmt.Errorf("chaos: %s started %s ago", p.name, time.Since(p.since))
 	}
 	p.asked, p.delay = true, delay
 	pid := p.cmd.Process.Pid
