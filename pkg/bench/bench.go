@@ -66,16 +66,19 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (*Report, error) {
 		{ScenarioLatency, h.latencyScenario},
 		{ScenarioScaling, h.scalingScenario},
 	}
-	var runErr error
+	var runErrs []error
 	for _, s := range scenarios {
-		if !cfg.runs(s.name) {
+		if !cfg.runs(s.name) || ctx.Err() != nil {
 			continue
 		}
 		fmt.Fprintf(out, "%s:\n", s.name)
 		rs, err := s.fn(ctx)
 		if err != nil {
-			runErr = fmt.Errorf("bench: scenario %s: %w", s.name, err)
-			break
+			// The other scenarios still run: their figures stand on their own.
+			fmt.Fprintf(out, "  failed: %v\n", err)
+			runErrs = append(runErrs, fmt.Errorf("bench: scenario %s: %w", s.name, err))
+			rep.Failed = append(rep.Failed, s.name+": "+err.Error())
+			continue
 		}
 		for _, r := range rs {
 			if r.Baseline {
@@ -85,6 +88,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (*Report, error) {
 		rep.add(rs...)
 	}
 	rep.Seconds = round(time.Since(started).Seconds(), 1)
+	runErr := errors.Join(runErrs...)
 	fmt.Fprintln(out)
 	rep.Table(out)
 	if err := rep.write(cfg.Report); err != nil {

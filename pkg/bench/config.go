@@ -38,7 +38,7 @@ type Config struct {
 	Scenarios []string `json:"scenarios"`
 	// Record counts per scenario: SinkRecords events pre-loaded on EVENTS, NormalizerRecords and
 	// ScalingRecords raw records pre-loaded on RAW, PollerRecords and E2ERecords Be-Mo sessions
-	// behind the simulated API. Defaults 200k, 150k, 500k, 300k, 100k (Full: 500k, 500k, 500k,
+	// behind the simulated API. Defaults 200k, 100k, 500k, 300k, 100k (Full: 500k, 500k, 500k,
 	// 1M, 200k; Quick: 20k, 20k, 20k, 50k, 20k).
 	SinkRecords       int `json:"sink_records"`
 	NormalizerRecords int `json:"normalizer_records"`
@@ -52,6 +52,9 @@ type Config struct {
 	// long for its batch (1s by default, which alone would use up the 1s p99 target). Default
 	// 250ms.
 	LatencyBatchAge time.Duration `json:"latency_batch_age_ns"`
+	// Repeat is how often the sink, normalizer and poller scenarios run their baseline and
+	// service, alternately; the fastest run of each is reported. Default 2 (Quick: 1).
+	Repeat int `json:"repeat"`
 	// Quick makes every default small enough for a smoke run (a minute or two in all).
 	Quick bool `json:"quick"`
 	// Full makes the defaults the issue's volumes (half an hour and more on 2 cores).
@@ -77,13 +80,14 @@ func Settings() []config.Setting {
 		{Name: "report", Env: "BENCH_REPORT", Usage: "JSON report path (default <dir>/report.json)"},
 		{Name: "scenarios", Env: "BENCH_SCENARIOS", Kind: config.List, Default: strings.Join(Scenarios(), ","), Usage: "scenarios to run: " + strings.Join(Scenarios(), ", ")},
 		{Name: "sink-records", Env: "BENCH_SINK_RECORDS", Kind: config.Int, Usage: "events pre-loaded on EVENTS for the sink scenario (default 200000; --full 500000)"},
-		{Name: "normalizer-records", Env: "BENCH_NORMALIZER_RECORDS", Kind: config.Int, Usage: "raw records pre-loaded on RAW for the normalizer scenario (default 150000; --full 500000)"},
+		{Name: "normalizer-records", Env: "BENCH_NORMALIZER_RECORDS", Kind: config.Int, Usage: "raw records pre-loaded on RAW for the normalizer scenario (default 100000; --full 500000)"},
 		{Name: "poller-records", Env: "BENCH_POLLER_RECORDS", Kind: config.Int, Usage: "Be-Mo sessions the poller scenario fetches (default 500000)"},
 		{Name: "e2e-records", Env: "BENCH_E2E_RECORDS", Kind: config.Int, Usage: "Be-Mo sessions of the end-to-end scenario (default 300000; --full 1000000)"},
 		{Name: "scaling-records", Env: "BENCH_SCALING_RECORDS", Kind: config.Int, Usage: "raw records of the scaling check (default 100000; --full 200000)"},
 		{Name: "latency-rate", Env: "BENCH_LATENCY_RATE", Kind: config.Int, Usage: "records/s published in the steady-rate latency run (default 5000)"},
 		{Name: "latency-duration", Env: "BENCH_LATENCY_DURATION", Kind: config.Duration, Usage: "length of the steady-rate latency run (default 30s)"},
 		{Name: "latency-batch-age", Env: "BENCH_LATENCY_BATCH_AGE", Kind: config.Duration, Default: "250ms", Min: int64(time.Millisecond), Usage: "the sink's SINK_BATCH_AGE in the steady-rate latency run"},
+		{Name: "repeat", Env: "BENCH_REPEAT", Kind: config.Int, Usage: "runs of each baseline and service (sink, normalizer, poller), alternately; the fastest counts (default 2, --quick 1)"},
 		{Name: "quick", Env: "BENCH_QUICK", Kind: config.Bool, Default: "false", Usage: "small default volumes: a smoke run of a minute or two"},
 		{Name: "full", Env: "BENCH_FULL", Kind: config.Bool, Default: "false", Usage: "the issue's volumes (500k events, 500k raw, 500k polled, 1M end to end, 200k scaling)"},
 		{Name: "seed", Env: "BENCH_SEED", Kind: config.Int, Default: "1", Usage: "seed of the synthetic Be-Mo data"},
@@ -101,7 +105,7 @@ func ConfigFrom(v config.Values) Config {
 		PollerRecords: v.Int("poller-records"), E2ERecords: v.Int("e2e-records"),
 		ScalingRecords: v.Int("scaling-records"), LatencyRate: v.Int("latency-rate"),
 		LatencyDuration: v.Duration("latency-duration"), LatencyBatchAge: v.Duration("latency-batch-age"),
-		Quick: v.Bool("quick"), Full: v.Bool("full"),
+		Repeat: v.Int("repeat"), Quick: v.Bool("quick"), Full: v.Bool("full"),
 		Seed: int64(v.Int("seed")), RunTimeout: v.Duration("run-timeout"),
 		FailOnMiss: v.Bool("fail-on-miss"), CPUProfile: v.String("cpuprofile"),
 	}
@@ -117,17 +121,17 @@ func (c *Config) setDefaults() {
 	if len(c.Scenarios) == 0 {
 		c.Scenarios = Scenarios()
 	}
-	sinkN, normN, pollN, e2eN, scaleN, dur := 200_000, 150_000, 500_000, 300_000, 100_000, 30*time.Second
+	sinkN, normN, pollN, e2eN, scaleN, dur, repeat := 200_000, 100_000, 500_000, 300_000, 100_000, 30*time.Second, 2
 	switch {
 	case c.Quick:
-		sinkN, normN, pollN, e2eN, scaleN, dur = 20_000, 20_000, 20_000, 50_000, 20_000, 5*time.Second
+		sinkN, normN, pollN, e2eN, scaleN, dur, repeat = 20_000, 20_000, 20_000, 50_000, 20_000, 5*time.Second, 1
 	case c.Full:
 		sinkN, normN, pollN, e2eN, scaleN = 500_000, 500_000, 500_000, 1_000_000, 200_000
 	}
 	for _, f := range []struct {
 		v   *int
 		def int
-	}{{&c.SinkRecords, sinkN}, {&c.NormalizerRecords, normN}, {&c.PollerRecords, pollN}, {&c.E2ERecords, e2eN}, {&c.ScalingRecords, scaleN}, {&c.LatencyRate, 5000}} {
+	}{{&c.SinkRecords, sinkN}, {&c.NormalizerRecords, normN}, {&c.PollerRecords, pollN}, {&c.E2ERecords, e2eN}, {&c.ScalingRecords, scaleN}, {&c.LatencyRate, 5000}, {&c.Repeat, repeat}} {
 		if *f.v == 0 {
 			*f.v = f.def
 		}
@@ -165,6 +169,7 @@ func (c Config) Validate() error {
 		{"--sink-records/BENCH_SINK_RECORDS", c.SinkRecords}, {"--normalizer-records/BENCH_NORMALIZER_RECORDS", c.NormalizerRecords},
 		{"--poller-records/BENCH_POLLER_RECORDS", c.PollerRecords}, {"--e2e-records/BENCH_E2E_RECORDS", c.E2ERecords},
 		{"--scaling-records/BENCH_SCALING_RECORDS", c.ScalingRecords}, {"--latency-rate/BENCH_LATENCY_RATE", c.LatencyRate},
+		{"--repeat/BENCH_REPEAT", c.Repeat},
 	} {
 		if f.n < 1 {
 			bad(f.setting, "must be ≥ 1, got %d", f.n)

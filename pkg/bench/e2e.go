@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -187,7 +188,15 @@ func steadyPublish(ctx context.Context, js jetstream.JetStream, recs []record, r
 			m := events.RawMsg(recs[i].raw())
 			at := time.Now()
 			var f jetstream.PubAckFuture
-			if f, err = js.PublishMsgAsync(m); err == nil {
+			for {
+				// A full pending window (NATS slower than the rate) holds the publisher back.
+				f, err = js.PublishMsgAsync(m)
+				if !errors.Is(err, jetstream.ErrTooManyStalledMsgs) || ctx.Err() != nil {
+					break
+				}
+				time.Sleep(time.Millisecond)
+			}
+			if err == nil {
 				acks <- pending{at: at, fut: f}
 			}
 		}

@@ -68,13 +68,96 @@ func (h *harness) newStage(ctx context.Context, name string, bemoRecords int) (_
 	if err := bus.Provision(ctx, st.js, bus.Topology{}); err != nil {
 		return nil, err
 	}
-	if err := h.conn.Exec(ctx, "DROP DATABASE IF EXISTS "+sink.Database); err != nil {
-		return nil, fmt.Errorf("bench: reset clickhouse: %w", err)
-	}
-	if _, err := sink.Migrate(ctx, h.conn, nil); err != nil {
-		return nil, fmt.Errorf("bench: migrate: %w", err)
+	if err := h.resetSchema(ctx); err != nil {
+		return nil, err
 	}
 	return st, nil
+}
+
+// resetSchema drops the chargeline database and applies the migrations again.
+func (h *harness) resetSchema(ctx context.Context) error {
+	if err := h.conn.Exec(ctx, "DROP DATABASE IF EXISTS "+sink.Database); err != nil {
+		return fmt.Errorf("bench: reset clickhouse: %w", err)
+	}
+	if _, err := sink.Migrate(ctx, h.conn, nil); err != nil {
+		return fmt.Errorf("bench: migrate: %w", err)
+	}
+	return nil
+}
+
+// deleteConsumers deletes durable consumers of a stream, if they exist, so that the next run
+// starts from the stream's first message.
+func (st *stage) deleteConsumers(ctx context.Context, stream string, names ...string) error {
+	for _, n := range names {
+		if err := st.js.DeleteConsumer(ctx, stream, n); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+			return fmt.Errorf("bench: delete consumer %s: %w", n, err)
+		}
+	}
+	return nil
+}
+
+// recreate deletes streams and key-value buckets, if they exist, and provisions the
+// chargeline topology again (which recreates those of its own).
+func (st *stage) recreate(ctx context.Context, streams []string, buckets ...string) error {
+	for _, s := range streams {
+		if err := st.js.DeleteStream(ctx, s); err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
+			return fmt.Errorf("bench: delete stream %s: %w", s, err)
+		}
+	}
+	for _, b := range buckets {
+		if err := st.js.DeleteKeyValue(ctx, b); err != nil && !errors.Is(err, jetstream.ErrBucketNotFound) {
+			return fmt.Errorf("bench: delete bucket %s: %w", b, err)
+		}
+	}
+	return bus.Provision(ctx, st.js, bus.Topology{})
+}
+
+// pair runs a scenario's baseline and service Config.Repeat times, alternately, each after its
+// reset, and returns the fastest run of each, with that run's figures: on a shared machine a
+// slow run says more about the neighbours than about the code. check, when set, runs after every
+// service run (exactly-once counts); the checks of every run are kept, whichever wins.
+func (st *stage) pair(ctx context.Context, base, svc run, resetBase, resetSvc func(ctx context.Context) error,
+	check func(ctx context.Context, r *Result) error) (Result, Result, error) {
+	var (
+		bestBase, bestSvc Result
+		baseRates         []string
+		svcRates          []string
+		checks            []Check
+	)
+	for i := range st.h.cfg.Repeat {
+		for _, side := range []struct {
+			r     run
+			reset func(ctx context.Context) error
+			best  *Result
+			rates *[]string
+		}{{base, resetBase, &bestBase, &baseRates}, {svc, resetSvc, &bestSvc, &svcRates}} {
+			if err := side.reset(ctx); err != nil {
+				return Result{}, Result{}, err
+			}
+			res, err := st.measure(ctx, side.r)
+			if err != nil {
+				return Result{}, Result{}, err
+			}
+			if !side.r.baseline && check != nil {
+				if err := check(ctx, &res); err != nil {
+					return Result{}, Result{}, err
+				}
+				checks = append(checks, res.Checks...)
+			}
+			*side.rates = append(*side.rates, fmt.Sprintf("%.0f", res.RecordsPerSecond))
+			if i == 0 || res.RecordsPerSecond > side.best.RecordsPerSecond {
+				*side.best = res
+			}
+		}
+	}
+	bestBase.Baseline = true
+	bestSvc.Checks = checks
+	if n := st.h.cfg.Repeat; n > 1 {
+		bestBase.note("best of %d runs interleaved with the service's (records/s: %s)", n, strings.Join(baseRates, ", "))
+		bestSvc.note("best of %d runs interleaved with the baseline's (records/s: %s)", n, strings.Join(svcRates, ", "))
+	}
+	bestSvc.ratio(bestBase)
+	return bestBase, bestSvc, nil
 }
 
 // connect opens a NATS connection the way the services do (bus.Connect); asyncMax > 0 sets

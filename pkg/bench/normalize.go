@@ -37,11 +37,15 @@ func (h *harness) normalizerScenario(ctx context.Context) ([]Result, error) {
 	if err := preloadRaw(ctx, st, h.cfg.Seed, n); err != nil {
 		return nil, err
 	}
-	if err := st.scratchStream(ctx, bus.StreamEvents, bareEventsStream, bareEventsPrefix+"events.>"); err != nil {
-		return nil, err
-	}
 	workers := runtime.GOMAXPROCS(0)
-	base, err := st.measure(ctx, run{
+	resetSvc := func(ctx context.Context) error {
+		// EVENTS anew: its duplicate window would drop the events of a second run.
+		if err := st.deleteConsumers(ctx, bus.StreamRaw, normalize.ConsumerName(bemo.Name)); err != nil {
+			return err
+		}
+		return st.recreate(ctx, []string{bus.StreamEvents})
+	}
+	base, svc, err := st.pair(ctx, run{
 		scenario: ScenarioNormalizer, name: "normalizer: bare baseline", records: n, baseline: true,
 		start: func(ctx context.Context, g *group) error {
 			_, js, err := st.connect(ctx, "chargeline-bench-bare-normalizer", 0)
@@ -52,38 +56,32 @@ func (h *harness) normalizerScenario(ctx context.Context) ([]Result, error) {
 			return nil
 		},
 		done: st.streamHolds(bareEventsStream, n),
-	})
-	if err != nil {
-		return nil, err
-	}
-	base.Baseline = true
-	base.note("%d goroutines: nats.go Fetch(%d) → ParseRaw → bemo Map → PublishMsgAsync → wait PubAcks → Ack; no schema validation, no DLQ, no watermill", workers, bareNormalizeBatch)
-
-	svc, err := st.measure(ctx, run{
+	}, run{
 		scenario: ScenarioNormalizer, name: "normalizer", records: n,
 		start: func(ctx context.Context, g *group) error {
 			return startNormalizer(ctx, st, g, "chargeline-normalizer", normalize.Config{})
 		},
 		done: st.streamHolds(bus.StreamEvents, n),
-	})
+	}, func(ctx context.Context) error {
+		if err := st.deleteConsumers(ctx, bus.StreamRaw, bareNormalizeConsumer); err != nil {
+			return err
+		}
+		if err := st.recreate(ctx, []string{bareEventsStream}); err != nil {
+			return err
+		}
+		return st.scratchStream(ctx, bus.StreamEvents, bareEventsStream, bareEventsPrefix+"events.>")
+	}, resetSvc, nil)
 	if err != nil {
 		return nil, err
 	}
-	svc.ratio(base)
+	base.note("%d goroutines: nats.go Fetch(%d) → ParseRaw → bemo Map → PublishMsgAsync → wait PubAcks → Ack; no schema validation, no DLQ, no watermill", workers, bareNormalizeBatch)
 	svc.atLeast(fmt.Sprintf("records/s ≥ %d", normalizerMinRate), svc.RecordsPerSecond, normalizerMinRate)
 	svc.atLeast(fmt.Sprintf("ratio ≥ %.1f", normalizerMinRatio), deref(svc.Ratio), normalizerMinRatio)
 	svc.note("service defaults: every event checked against its JSON Schema before it is published")
 
 	// The same without the JSON Schema check (NORMALIZER_SKIP_VALIDATION=true): what the router,
-	// the DLQ middleware and the bus cost on their own. EVENTS is recreated (its duplicate window
-	// would drop the same events) and the consumer starts over on RAW.
-	if err := st.js.DeleteStream(ctx, bus.StreamEvents); err != nil {
-		return nil, fmt.Errorf("bench: %w", err)
-	}
-	if err := st.js.DeleteConsumer(ctx, bus.StreamRaw, normalize.ConsumerName(bemo.Name)); err != nil {
-		return nil, fmt.Errorf("bench: %w", err)
-	}
-	if err := bus.Provision(ctx, st.js, bus.Topology{}); err != nil {
+	// the DLQ middleware and the bus cost on their own. Diagnostic: one run.
+	if err := resetSvc(ctx); err != nil {
 		return nil, err
 	}
 	noval, err := st.measure(ctx, run{
@@ -97,7 +95,7 @@ func (h *harness) normalizerScenario(ctx context.Context) ([]Result, error) {
 		return nil, err
 	}
 	noval.ratio(base)
-	noval.note("NORMALIZER_SKIP_VALIDATION=true: the router, DLQ middleware and bus without the JSON Schema check (diagnostic; the targets apply to the defaults)")
+	noval.note("NORMALIZER_SKIP_VALIDATION=true: the router, DLQ middleware and bus without the JSON Schema check (diagnostic, one run; the targets apply to the defaults)")
 	return []Result{base, svc, noval}, nil
 }
 
@@ -131,7 +129,10 @@ func preloadRaw(ctx context.Context, st *stage, seed int64, n int) error {
 	return waitFor(ctx, st.streamHolds(bus.StreamRaw, n))
 }
 
-const bareNormalizeBatch = 256
+const (
+	bareNormalizeBatch    = 256
+	bareNormalizeConsumer = "bench-bare-normalizer"
+)
 
 // bareNormalize is the normalizer's ceiling: workers goroutines share one durable consumer;
 // each fetches a batch, maps every record with bemo's Map, publishes the events asynchronously
@@ -139,7 +140,7 @@ const bareNormalizeBatch = 256
 // ends.
 func bareNormalize(ctx context.Context, js jetstream.JetStream, workers int) error {
 	cons, err := js.CreateOrUpdateConsumer(ctx, bus.StreamRaw, jetstream.ConsumerConfig{
-		Durable: "bench-bare-normalizer", FilterSubject: "raw.bemo.>", AckPolicy: jetstream.AckExplicitPolicy,
+		Durable: bareNormalizeConsumer, FilterSubject: "raw.bemo.>", AckPolicy: jetstream.AckExplicitPolicy,
 		AckWait: 30 * time.Second, MaxAckPending: 2 * workers * bareNormalizeBatch,
 	})
 	if err != nil {

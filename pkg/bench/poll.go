@@ -32,9 +32,6 @@ func (h *harness) pollerScenario(ctx context.Context) ([]Result, error) {
 		return nil, err
 	}
 	defer st.close()
-	if err := st.scratchStream(ctx, bus.StreamRaw, bareRawStream, bareEventsPrefix+"raw.>"); err != nil {
-		return nil, err
-	}
 	recs, err := genRecords(h.cfg.Seed, n)
 	if err != nil {
 		return nil, err
@@ -45,7 +42,7 @@ func (h *harness) pollerScenario(ctx context.Context) ([]Result, error) {
 		msgs[i].Subject = bareEventsPrefix + msgs[i].Subject
 	}
 	recs = nil
-	base, err := st.measure(ctx, run{
+	base, svc, err := st.pair(ctx, run{
 		scenario: ScenarioPoller, name: "poller: bare baseline", records: n, baseline: true,
 		start: func(ctx context.Context, g *group) error {
 			_, js, err := st.connect(ctx, "chargeline-bench-bare-poller", pollWindow)
@@ -63,23 +60,23 @@ func (h *harness) pollerScenario(ctx context.Context) ([]Result, error) {
 			return nil
 		},
 		done: st.streamHolds(bareRawStream, n),
-	})
-	if err != nil {
-		return nil, err
-	}
-	msgs = nil
-	base.Baseline = true
-	base.note("one goroutine: PublishMsgAsync of the same messages (built beforehand) with %d PubAcks pending at most", pollWindow)
-
-	svc, err := st.measure(ctx, run{
+	}, run{
 		scenario: ScenarioPoller, name: "poller", records: n,
 		start: func(ctx context.Context, g *group) error { return startPoller(ctx, st, g) },
 		done:  st.streamHolds(bus.StreamRaw, n),
-	})
+	}, func(ctx context.Context) error {
+		if err := st.recreate(ctx, []string{bareRawStream}); err != nil {
+			return err
+		}
+		return st.scratchStream(ctx, bus.StreamRaw, bareRawStream, bareEventsPrefix+"raw.>")
+	}, func(ctx context.Context) error {
+		// RAW and the checkpoints anew: a second run must fetch and store everything again.
+		return st.recreate(ctx, []string{bus.StreamRaw}, bus.BucketCheckpoints, bus.BucketLeases)
+	}, nil)
 	if err != nil {
 		return nil, err
 	}
-	svc.ratio(base)
+	base.note("one goroutine: PublishMsgAsync of the same messages (built beforehand, so their memory counts here) with %d PubAcks pending at most", pollWindow)
 	svc.atLeast(fmt.Sprintf("ratio ≥ %.1f", pollerMinRatio), deref(svc.Ratio), pollerMinRatio)
 	svc.note("bemo source and client over HTTP against the simulator's sessions replayed by the infra child (%d accounts, one-day windows, BEMO_PAGE_SIZE default)", len(bemo.SimAccounts()))
 	return []Result{base, svc}, nil

@@ -36,6 +36,8 @@ type Report struct {
 	// not exact.
 	Missed  []string `json:"missed"`
 	Inexact []string `json:"inexact"`
+	// Failed lists the scenarios that could not complete, with the reason.
+	Failed []string `json:"failed"`
 }
 
 // Result is one row: a service run or its baseline.
@@ -126,7 +128,7 @@ func round(v float64, digits int) float64 {
 func newReport(cfg Config, chVersion string) *Report {
 	return &Report{
 		Started: time.Now().UTC(), GoVersion: runtime.Version(), GOMAXPROCS: runtime.GOMAXPROCS(0),
-		NumCPU: runtime.NumCPU(), ClickHouse: chVersion, Config: cfg, Missed: []string{}, Inexact: []string{},
+		NumCPU: runtime.NumCPU(), ClickHouse: chVersion, Config: cfg, Missed: []string{}, Inexact: []string{}, Failed: []string{},
 	}
 }
 

@@ -35,6 +35,9 @@ const (
 // engine and keys).
 const bareSinkTable = "bench_charging_sessions"
 
+// bareSinkConsumer is the baseline's durable consumer on EVENTS.
+const bareSinkConsumer = "bench-bare-sink"
+
 // sinkScenario: N charging-session events pre-loaded on EVENTS, then inserted into ClickHouse by
 // a bare loop (baseline) and by pkg/sink.
 func (h *harness) sinkScenario(ctx context.Context) ([]Result, error) {
@@ -48,11 +51,7 @@ func (h *harness) sinkScenario(ctx context.Context) ([]Result, error) {
 	if err := preloadEvents(ctx, st, h.cfg.Seed, n); err != nil {
 		return nil, err
 	}
-	if err := h.conn.Exec(ctx, "CREATE TABLE "+sink.Database+"."+bareSinkTable+" AS "+sink.Database+"."+sink.TableChargingSessions); err != nil {
-		return nil, fmt.Errorf("bench: scratch table: %w", err)
-	}
-
-	base, err := st.measure(ctx, run{
+	base, svc, err := st.pair(ctx, run{
 		scenario: ScenarioSink, name: "sink: bare baseline", records: n, baseline: true,
 		start: func(ctx context.Context, g *group) error {
 			_, js, err := st.connect(ctx, "chargeline-bench-bare-sink", 0)
@@ -68,33 +67,38 @@ func (h *harness) sinkScenario(ctx context.Context) ([]Result, error) {
 			return nil
 		},
 		done: h.tablesHold(n, bareSinkTable),
-	})
-	if err != nil {
-		return nil, err
-	}
-	base.Baseline = true
-	base.note("nats.go Fetch(%d) + encoding/json + one clickhouse-go batch insert per fetch + Ack, into %s", sink.DefaultBatchRows, bareSinkTable)
-	// Its parts would be merged while the sink runs.
-	if err := h.conn.Exec(ctx, "DROP TABLE "+sink.Database+"."+bareSinkTable); err != nil {
-		return nil, fmt.Errorf("bench: drop scratch table: %w", err)
-	}
-
-	svc, err := st.measure(ctx, run{
+	}, run{
 		scenario: ScenarioSink, name: "sink", records: n,
 		start: func(ctx context.Context, g *group) error {
 			return startSink(ctx, st, g, "chargeline-sink", sink.Config{})
 		},
 		done: h.tablesHold(n, sink.TableChargingSessions),
+	}, func(ctx context.Context) error {
+		if err := h.resetSchema(ctx); err != nil {
+			return err
+		}
+		if err := st.deleteConsumers(ctx, bus.StreamEvents, bareSinkConsumer); err != nil {
+			return err
+		}
+		if err := h.conn.Exec(ctx, "CREATE TABLE "+sink.Database+"."+bareSinkTable+" AS "+sink.Database+"."+sink.TableChargingSessions); err != nil {
+			return fmt.Errorf("bench: scratch table: %w", err)
+		}
+		return nil
+	}, func(ctx context.Context) error {
+		// Dropping the baseline's table also stops its merges, which would run beside the sink.
+		if err := h.resetSchema(ctx); err != nil {
+			return err
+		}
+		return st.deleteConsumers(ctx, bus.StreamEvents, "sink-events", "sink-raw")
+	}, func(ctx context.Context, r *Result) error {
+		return h.checkExact(ctx, r, n, sink.TableChargingSessions)
 	})
 	if err != nil {
 		return nil, err
 	}
-	svc.ratio(base)
+	base.note("nats.go Fetch(%d) + encoding/json + one clickhouse-go batch insert per fetch + Ack, into %s", sink.DefaultBatchRows, bareSinkTable)
 	svc.atLeast(fmt.Sprintf("ratio ≥ %.1f", sinkMinRatio), deref(svc.Ratio), sinkMinRatio)
 	svc.atMost(fmt.Sprintf("peak RSS ≤ %d MB", sinkMaxRSSMB), svc.PeakRSSMB, sinkMaxRSSMB)
-	if err := h.checkExact(ctx, &svc, n, sink.TableChargingSessions); err != nil {
-		return nil, err
-	}
 	return []Result{base, svc}, nil
 }
 
@@ -166,7 +170,7 @@ func preloadEvents(ctx context.Context, st *stage, seed int64, n int) error {
 // byte or age limits). It returns once n rows are inserted.
 func bareSink(ctx context.Context, js jetstream.JetStream, conn driver.Conn, n int) error {
 	cons, err := js.CreateOrUpdateConsumer(ctx, bus.StreamEvents, jetstream.ConsumerConfig{
-		Durable: "bench-bare-sink", FilterSubject: "events.>", AckPolicy: jetstream.AckExplicitPolicy,
+		Durable: bareSinkConsumer, FilterSubject: "events.>", AckPolicy: jetstream.AckExplicitPolicy,
 		AckWait: 30 * time.Second, MaxAckPending: 2 * sink.DefaultBatchRows,
 	})
 	if err != nil {
