@@ -188,20 +188,40 @@ func runScenario(ctx context.Context, cfg Config, binDir string, sc Scenario, se
 func plan(s *stack, sc Scenario, poison []events.Raw, rng *rand.Rand, stopTimeout time.Duration, fault, problem func(string, ...any)) []lane {
 	var lanes []lane
 	for _, name := range s.order {
-		if sc.Kills+sc.Restarts == 0 {
+		if sc.Kills+sc.Restarts+sc.Pauses == 0 {
 			break
 		}
 		g := gaugeSink
 		switch {
-		case name == "normalizer":
+		case strings.HasPrefix(name, "normalizer"):
 			g = gaugeEvents
 		case strings.HasPrefix(name, "poller-"):
-			g = pollerGauge(strings.TrimPrefix(name, "poller-"))
+			provider, _, _ := strings.Cut(strings.TrimPrefix(name, "poller-"), "-")
+			g = pollerGauge(provider)
 		}
 		kinds := shuffled(rng, sc.Restarts, sc.Kills)
+		kinds = append(kinds, slices.Repeat([]bool{false}, sc.Pauses)...)
+		pauses := append(slices.Repeat([]bool{false}, sc.Restarts+sc.Kills), slices.Repeat([]bool{true}, sc.Pauses)...)
+		rng.Shuffle(len(kinds), func(i, j int) {
+			kinds[i], kinds[j] = kinds[j], kinds[i]
+			pauses[i], pauses[j] = pauses[j], pauses[i]
+		})
 		l := lane{name: name}
 		for i, at := range points(rng, len(kinds)) {
 			kill := kinds[i]
+			if pauses[i] {
+				p := s.services[name]
+				l.actions = append(l.actions, action{at: at, gauge: g, what: "pause", do: func(ctx context.Context) error {
+					fault("freeze %s (SIGSTOP) at %.0f%% of %s for %s", name, 100*at, g, pauseFor)
+					pid, err := p.Pause(ctx, pauseFor)
+					if err != nil {
+						return err
+					}
+					fault("continue %s (pid %d, SIGCONT)", name, pid)
+					return nil
+				}})
+				continue
+			}
 			delay := between(rng, 0, 3*time.Second)
 			uptime := between(rng, time.Second, 4*time.Second)
 			p := s.services[name]
@@ -282,6 +302,10 @@ func plan(s *stack, sc Scenario, poison []events.Raw, rng *rand.Rand, stopTimeou
 	}
 	return lanes
 }
+
+// pauseFor is how long a frozen service stays frozen: longer than its leases (leaseTTL) and its
+// consumers' ack wait, so other replicas take its work over meanwhile.
+const pauseFor = ackWait + leaseTTL
 
 // shuffled returns graceful (false) and kill (true) in a random order.
 func shuffled(rng *rand.Rand, graceful, kills int) []bool {

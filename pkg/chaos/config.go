@@ -19,6 +19,12 @@ type Scenario struct {
 	// Restarts is how often each service is stopped with SIGTERM (a rolling deploy) and started
 	// again; each must exit 0 within Config.StopTimeout.
 	Restarts int
+	// Pauses is how often each service is frozen (SIGSTOP) for PauseFor and then continued:
+	// its leases and acknowledgement deadlines run out while it cannot notice.
+	Pauses int
+	// Replicas runs this many instances of every service (pollers per provider, normalizers,
+	// sinks); default 1. With 2, a paused poller's scopes are taken over by its twin.
+	Replicas int
 	// NATSRestarts restarts nats-server with SIGTERM; NATSKills with SIGKILL.
 	NATSRestarts, NATSKills int
 	// ClickHouseOutage stops clickhouse-server this long, once; 0 = never.
@@ -31,10 +37,11 @@ type Scenario struct {
 }
 
 // ScenarioNames lists the scenarios Scenarios knows, in the order they run.
-var ScenarioNames = []string{"kill", "restart", "nats", "clickhouse", "provider", "poison", "all"}
+var ScenarioNames = []string{"kill", "restart", "pause", "nats", "clickhouse", "provider", "poison", "all"}
 
 // Scenarios returns the named scenarios: kill (every service killed kills times), restart
-// (every service stopped with SIGTERM and started again, kills times), nats (one
+// (every service stopped with SIGTERM and started again, kills times), pause (two replicas of
+// every service, each frozen for longer than a lease and an ack wait, kills times), nats (one
 // restart and one kill -9 of nats-server), clickhouse (ClickHouse stopped for outage), provider
 // (the simulators' faults), poison (poison records) and all (everything at once).
 func Scenarios(names []string, kills int, outage time.Duration) ([]Scenario, error) {
@@ -46,6 +53,8 @@ func Scenarios(names []string, kills int, outage time.Duration) ([]Scenario, err
 			s.Kills = kills
 		case "restart":
 			s.Restarts = kills
+		case "pause":
+			s.Pauses, s.Replicas = kills, 2
 		case "nats":
 			s.NATSRestarts, s.NATSKills = 1, 1
 		case "clickhouse":
@@ -55,7 +64,7 @@ func Scenarios(names []string, kills int, outage time.Duration) ([]Scenario, err
 		case "poison":
 			s.Poison = true
 		case "all":
-			s = Scenario{Name: n, Kills: kills, Restarts: 1, NATSRestarts: 1, NATSKills: 1, ClickHouseOutage: outage, ProviderFaults: true, Poison: true}
+			s = Scenario{Name: n, Kills: kills, Restarts: 1, Pauses: 1, Replicas: 2, NATSRestarts: 1, NATSKills: 1, ClickHouseOutage: outage, ProviderFaults: true, Poison: true}
 		default:
 			return nil, fmt.Errorf("%w: --scenarios/CHAOS_SCENARIOS: unknown scenario %q (known: %s)",
 				config.ErrInvalid, n, strings.Join(ScenarioNames, ", "))

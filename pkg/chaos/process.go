@@ -1,6 +1,7 @@
 package chaos
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -27,7 +28,7 @@ type proc struct {
 	exited  chan struct{} // closed when the current process has been reaped
 	started chan struct{} // closed at the next start; replaced at every start
 	starts  int
-	since   time.Time // when the current process started
+	since   time.Time     // when the current process started
 	asked   bool          // the current process's end was asked for
 	delay   time.Duration // before the next start after an asked-for end
 	stopped bool
@@ -183,6 +184,28 @@ func (p *proc) signalRunning(sig syscall.Signal, delay time.Duration) (delivery,
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// Pause stops the process with SIGSTOP for d and lets it continue (SIGCONT): a frozen VM or
+// a very long GC pause, after which its leases and acknowledgement deadlines have run out.
+func (p *proc) Pause(ctx context.Context, d time.Duration) (int, error) {
+	p.mu.Lock()
+	if p.cmd == nil || p.stopped || p.asked {
+		p.mu.Unlock()
+		return 0, fmt.Errorf("chaos: %s is not running", p.name)
+	}
+	pid := p.cmd.Process.Pid
+	if err := syscall.Kill(-pid, syscall.SIGSTOP); err != nil {
+		p.mu.Unlock()
+		return 0, fmt.Errorf("chaos: pause %s: %w", p.name, err)
+	}
+	p.mu.Unlock()
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
+	}
+	_ = syscall.Kill(-pid, syscall.SIGCONT)
+	return pid, nil
 }
 
 // errStopTimeout is returned by Stop when the process needed SIGKILL.

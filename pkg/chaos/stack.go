@@ -171,10 +171,16 @@ func startStack(ctx context.Context, dir, binDir string, sc Scenario, perProvide
 		"NATS_URL=" + s.natsURL, "LEASE_TTL=" + leaseTTL.String(), "LOG_FORMAT=json", "LOG_LEVEL=info",
 	}
 	add := func(name, bin string, env ...string) {
-		// An empty HTTP_ADDR means the default; only the flag turns the endpoints off.
-		s.services[name] = newProc(name, filepath.Join(binDir, bin), []string{"--http-addr="}, append(slices.Clone(common), env...),
-			filepath.Join(logs, name+".log"), logf)
-		s.order = append(s.order, name)
+		for i := 1; i <= max(sc.Replicas, 1); i++ {
+			n := name
+			if i > 1 {
+				n += "-" + strconv.Itoa(i)
+			}
+			// An empty HTTP_ADDR means the default; only the flag turns the endpoints off.
+			s.services[n] = newProc(n, filepath.Join(binDir, bin), []string{"--http-addr="}, append(slices.Clone(common), env...),
+				filepath.Join(logs, n+".log"), logf)
+			s.order = append(s.order, n)
+		}
 	}
 	add("sink", "sink", "CLICKHOUSE_DSN="+s.ch.DSN(), "SINK_ACK_WAIT="+ackWait.String())
 	add("normalizer", "normalizer", "NORMALIZER_ACK_WAIT="+ackWait.String())
