@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/pprof"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -112,6 +113,17 @@ func (st *stage) recreate(ctx context.Context, streams []string, buckets ...stri
 	return bus.Provision(ctx, st.js, bus.Topology{})
 }
 
+// dedupChecks drops repeated identical checks (the same count checked after every run).
+func dedupChecks(cs []Check) []Check {
+	var out []Check
+	for _, c := range cs {
+		if !slices.Contains(out, c) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
 // pair runs a scenario's baseline and service Config.Repeat times, alternately, each after its
 // reset, and returns the fastest run of each, with that run's figures: on a shared machine a
 // slow run says more about the neighbours than about the code. check, when set, runs after every
@@ -151,7 +163,7 @@ func (st *stage) pair(ctx context.Context, base, svc run, resetBase, resetSvc fu
 		}
 	}
 	bestBase.Baseline = true
-	bestSvc.Checks = checks
+	bestSvc.Checks = dedupChecks(checks)
 	if n := st.h.cfg.Repeat; n > 1 {
 		bestBase.note("best of %d runs interleaved with the service's (records/s: %s)", n, strings.Join(baseRates, ", "))
 		bestSvc.note("best of %d runs interleaved with the baseline's (records/s: %s)", n, strings.Join(svcRates, ", "))
