@@ -36,8 +36,8 @@ type DLQConfig struct {
 	Publisher message.Publisher
 	// Stage names the stage in dlq.<stage>.<provider> and chargeline-stage. Required.
 	Stage string
-	// MaxDeliver is the consumer's MaxDeliver: a message failing on that delivery is dead-lettered
-	// with ReasonMaxDeliveries, since JetStream will not deliver it again. 0 = unbounded.
+	// MaxDeliver is the delivery on which a message that keeps failing (with anything but
+	// ErrUnavailable) is dead-lettered with ReasonMaxDeliveries. 0 = never.
 	MaxDeliver int
 	// Poison decides which handler errors are not worth a retry; default IsPoison.
 	Poison func(error) bool
@@ -73,15 +73,16 @@ func ProviderOf(subject string) string {
 
 // DLQ returns a middleware in the shape of watermill's PoisonQueueWithFilter that routes handler
 // failures (DESIGN.md §4):
-//   - an error Poison accepts, or any error on the MaxDeliver-th delivery, publishes the message
-//     to dlq.<stage>.<provider> with its original body and headers plus chargeline-error (the
-//     reason), chargeline-stage, chargeline-original-subject, chargeline-original-sequence,
-//     chargeline-attempts, and Nats-Msg-Id "dlq-<stage>-<original sequence>-<ce-id>" so a
-//     redelivered poison message is stored once, while a replayed copy (a new sequence) that
-//     fails again is dead-lettered again; once the DLQ has its PubAck the handler reports success, so the original
-//     is acknowledged;
+//   - an error Poison accepts, or any error but ErrUnavailable on the MaxDeliver-th delivery,
+//     publishes the message to dlq.<stage>.<provider> with its original body and headers plus
+//     chargeline-error (the reason), chargeline-stage, chargeline-original-subject,
+//     chargeline-original-sequence, chargeline-attempts, and Nats-Msg-Id
+//     "dlq-<stage>-<original sequence>-<ce-id>" so a redelivered poison message is stored once,
+//     while a replayed copy (a new sequence) that fails again is dead-lettered again; once the DLQ
+//     has its PubAck the handler reports success, so the original is acknowledged;
 //   - any other error is returned unchanged, so the message is Nacked and redelivered later
-//     (Subscriber's NakDelay);
+//     (Subscriber's NakDelay); an error wrapping ErrUnavailable always is, on every delivery: the
+//     consumer must allow unlimited deliveries, or JetStream gives up on such a message;
 //   - if the DLQ publish fails, both errors are returned: the original is Nacked, not lost.
 //
 // Add it outside watermill's Recoverer, so it sees panics as RecoveredPanicError.
@@ -112,6 +113,10 @@ func DLQ(cfg DLQConfig) (message.HandlerMiddleware, error) {
 			switch {
 			case cfg.Poison(err):
 				reason = describe(err)
+			case errors.Is(err, ErrUnavailable):
+				// The bus could not take the handler's output: nothing is wrong with the message,
+				// however often that happens. It waits for the bus, redelivered.
+				return out, err
 			case cfg.MaxDeliver > 0 && attempts >= uint64(cfg.MaxDeliver):
 				reason = ReasonMaxDeliveries + ": " + describe(err)
 			default:

@@ -89,6 +89,12 @@ func TestDLQ(t *testing.T) {
 			wantReason: bus.ReasonMaxDeliveries + ": events stream unavailable",
 		},
 		{
+			name:    "an unavailable bus on the last delivery is Nacked, not dead-lettered",
+			handler: fail(fmt.Errorf("publish events: %w: maximum bytes exceeded", bus.ErrUnavailable)),
+			attempt: "7",
+			wantErr: bus.ErrUnavailable,
+		},
+		{
 			name:       "a failing DLQ keeps the original for redelivery",
 			handler:    fail(events.ErrUnmappable),
 			attempt:    "1",

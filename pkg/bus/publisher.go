@@ -15,6 +15,25 @@ import (
 // ErrPublisherClosed is returned by Publisher.Publish after Close.
 var ErrPublisherClosed = errors.New("bus: publisher closed")
 
+// ErrUnavailable is wrapped by the publish errors that say nothing about the message: NATS
+// unreachable, a PubAck that did not come in time, a stream that refuses new messages because it
+// is full or has no leader. Retrying the same message later succeeds once the bus is back, so a
+// handler failing with it is redelivered until then, and DLQ never dead-letters it.
+var ErrUnavailable = errors.New("bus: JetStream unavailable")
+
+// unavailable wraps err with ErrUnavailable unless the message itself is at fault (larger than
+// the server or the stream accepts): retrying that one can never succeed.
+func unavailable(err error) error {
+	if errors.Is(err, nats.ErrMaxPayload) || errors.Is(err, jetstream.ErrStreamMessageExceedsMaximum) {
+		return err
+	}
+	var api *jetstream.APIError
+	if errors.As(err, &api) && api.ErrorCode == jetstream.JSErrCodeStreamMessageExceedsMaximum {
+		return err
+	}
+	return fmt.Errorf("%w: %w", ErrUnavailable, err)
+}
+
 // PublisherConfig configures a Publisher.
 type PublisherConfig struct {
 	// Marshaler turns watermill messages into NATS messages; default CloudEvents.
@@ -49,8 +68,9 @@ func NewPublisher(js jetstream.Publisher, cfg PublisherConfig) (*Publisher, erro
 
 // Publish stores msgs on the subject topic and returns once JetStream has acknowledged every one
 // (a duplicate inside the stream's window counts as stored), or with the errors of those it did
-// not. Waiting for a PubAck ends with the message's context. The messages are sent pipelined,
-// so a batch costs about one round trip. Publish is safe for concurrent use.
+// not; those errors wrap ErrUnavailable unless the message itself was refused (too large). Waiting
+// for a PubAck ends with the message's context. The messages are sent pipelined, so a batch
+// costs about one round trip. Publish is safe for concurrent use.
 func (p *Publisher) Publish(topic string, msgs ...*message.Message) error {
 	if p.closed.Load() {
 		return ErrPublisherClosed
@@ -64,7 +84,7 @@ func (p *Publisher) Publish(topic string, msgs ...*message.Message) error {
 			continue
 		}
 		if futures[i], err = p.js.PublishMsgAsync(nm); err != nil {
-			errs = append(errs, fmt.Errorf("bus: publish to %s: %w", topic, err))
+			errs = append(errs, fmt.Errorf("bus: publish to %s: %w", topic, unavailable(err)))
 		}
 	}
 	for i, f := range futures {
@@ -89,7 +109,7 @@ func (p *Publisher) PublishMsgs(ctx context.Context, msgs ...*nats.Msg) error {
 	for i, m := range msgs {
 		var err error
 		if futures[i], err = p.js.PublishMsgAsync(m); err != nil {
-			errs = append(errs, fmt.Errorf("bus: publish to %s: %w", m.Subject, err))
+			errs = append(errs, fmt.Errorf("bus: publish to %s: %w", m.Subject, unavailable(err)))
 		}
 	}
 	for i, f := range futures {
@@ -105,9 +125,9 @@ func waitPubAck(ctx context.Context, subject string, f jetstream.PubAckFuture) e
 	case <-f.Ok():
 		return nil
 	case err := <-f.Err():
-		return fmt.Errorf("bus: publish to %s: %w", subject, err)
+		return fmt.Errorf("bus: publish to %s: %w", subject, unavailable(err))
 	case <-ctx.Done():
-		return fmt.Errorf("bus: publish to %s: waiting for PubAck: %w", subject, ctx.Err())
+		return fmt.Errorf("bus: publish to %s: waiting for PubAck: %w", subject, unavailable(ctx.Err()))
 	}
 }
 

@@ -3,10 +3,12 @@ package bus_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/chargeline/chargeline/pkg/bus"
 	"github.com/chargeline/chargeline/pkg/bus/natstest"
@@ -64,6 +66,27 @@ func TestPublisherErrors(t *testing.T) {
 		m.SetContext(ctx)
 		if err := pub.Publish("nowhere.at.all", m); err == nil {
 			t.Fatal("Publish to a subject no stream holds returned nil")
+		}
+	})
+	t.Run("a full stream is unavailable, not the message's fault", func(t *testing.T) {
+		if _, err := srv.JS.CreateStream(t.Context(), jetstream.StreamConfig{Name: "FULL", Subjects: []string{"full.>"},
+			MaxBytes: 1, Discard: jetstream.DiscardNew, Storage: jetstream.MemoryStorage}); err != nil {
+			t.Fatal(err)
+		}
+		m := message.NewMessage("id-3", []byte(`{"a":1}`))
+		err := pub.Publish("full.x", m)
+		if !errors.Is(err, bus.ErrUnavailable) {
+			t.Fatalf("Publish to a full stream = %v, want an error wrapping ErrUnavailable", err)
+		}
+	})
+	t.Run("a message too large for the stream is its own fault", func(t *testing.T) {
+		if _, err := srv.JS.CreateStream(t.Context(), jetstream.StreamConfig{Name: "SMALL", Subjects: []string{"small.>"},
+			MaxMsgSize: 16, Storage: jetstream.MemoryStorage}); err != nil {
+			t.Fatal(err)
+		}
+		err := pub.Publish("small.x", message.NewMessage("id-4", []byte(strings.Repeat("x", 64))))
+		if err == nil || errors.Is(err, bus.ErrUnavailable) {
+			t.Fatalf("Publish of a message over the stream's size limit = %v, want an error that is not ErrUnavailable", err)
 		}
 	})
 	t.Run("closed", func(t *testing.T) {

@@ -16,7 +16,8 @@ type Config struct {
 	// passed to New. (--normalizer-providers/NORMALIZER_PROVIDERS)
 	Providers []string
 	// MaxDeliver is how often a record is tried before it is dead-lettered with "max deliveries
-	// exceeded"; default 5. (--normalizer-max-deliver/NORMALIZER_MAX_DELIVER)
+	// exceeded"; default 5. Failures of EVENTS itself (bus.ErrUnavailable) never dead-letter a
+	// record. (--normalizer-max-deliver/NORMALIZER_MAX_DELIVER)
 	MaxDeliver int
 	// RetryDelay is the delay before the first redelivery of a record that failed with an error
 	// worth retrying; it doubles with every attempt up to RetryMaxDelay. Default 1s.

@@ -28,11 +28,6 @@ import (
 // Stage is the normalizer's stage in dlq.<stage>.<provider>.
 const Stage = "normalize"
 
-// deadLetterRetries are deliveries the consumer allows beyond MaxDeliver: a record failing on
-// its MaxDeliver-th delivery is dead-lettered, and should storing the dead letter fail too, these
-// deliveries try again instead of leaving the record stranded.
-const deadLetterRetries = 3
-
 // ConsumerName is the durable consumer the normalizers of provider share.
 func ConsumerName(provider string) string { return "normalizer-" + provider }
 
@@ -194,7 +189,11 @@ func (n *Normalizer) consumer(ctx context.Context, topic string) (jetstream.Cons
 		DeliverPolicy: jetstream.DeliverAllPolicy,
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       n.cfg.AckWait,
-		MaxDeliver:    n.cfg.MaxDeliver + deadLetterRetries,
+		// Unlimited: a record whose events EVENTS cannot take (NATS down, the stream full) is
+		// redelivered until it can, however long that takes; one that keeps failing by itself is
+		// dead-lettered by the DLQ middleware on its MaxDeliver-th delivery. A limit here would
+		// let JetStream drop the first kind silently.
+		MaxDeliver: -1,
 	})
 }
 

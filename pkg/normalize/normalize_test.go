@@ -463,6 +463,52 @@ func TestRecordOutOfDeliveriesGoesToDLQ(t *testing.T) {
 	}
 }
 
+// TestFullEventsStreamIsWaitedOutNotDeadLettered: while EVENTS refuses new messages (its byte
+// limit reached), every record fails again and again — more often than MaxDeliver — yet nothing
+// is wrong with the records: none may be dead-lettered, and each must reach EVENTS once the
+// limit is lifted. (The chaos run's "full" scenario found them in the DLQ as "max deliveries
+// exceeded".)
+func TestFullEventsStreamIsWaitedOutNotDeadLettered(t *testing.T) {
+	srv := natstest.Start(t)
+	log := newCallLog()
+	ctx := t.Context()
+	st, err := srv.JS.Stream(ctx, bus.StreamEvents)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	full := info.Config
+	full.MaxBytes = 1
+	if _, err := srv.JS.UpdateStream(ctx, full); err != nil {
+		t.Fatal(err)
+	}
+	instance(t, srv, normalize.Config{MaxDeliver: 2, RetryDelay: 5 * time.Millisecond, RetryMaxDelay: 20 * time.Millisecond},
+		fakeProvider{name: "a", log: log})
+	const n = 5
+	for i := range n {
+		publishRaw(t, srv.JS, rawRecord(fmt.Sprintf(`{"id":"r%d","amount":"1.00"}`, i)))
+	}
+	waitFor(t, "every record tried more often than MaxDeliver", func() bool {
+		for i := range n {
+			if len(log.times(fmt.Sprintf("r%d", i))) < 4 {
+				return false
+			}
+		}
+		return true
+	})
+	if _, err := srv.JS.UpdateStream(ctx, info.Config); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the events", func() bool { return count(t, srv.JS, bus.StreamEvents, eventSubject)() == n })
+	waitFor(t, "consumer drained", func() bool { return drained(t, srv.JS, "fake") })
+	if got := count(t, srv.JS, bus.StreamDLQ, "dlq.normalize.fake")(); got != 0 {
+		t.Errorf("%d records dead-lettered because EVENTS was full, want 0", got)
+	}
+}
+
 func TestReplicasShareTheConsumer(t *testing.T) {
 	srv := natstest.Start(t)
 	log := newCallLog()
