@@ -13,6 +13,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/chargeline/chargeline/pkg/bus"
 	"github.com/chargeline/chargeline/pkg/events"
 	"github.com/chargeline/chargeline/pkg/providers"
 )
@@ -293,6 +296,25 @@ func plan(s *stack, sc Scenario, poison []events.Raw, rng *rand.Rand, stopTimeou
 			return nil
 		}}}})
 	}
+	if sc.StreamsFull > 0 {
+		at := points(rng, 1)[0]
+		lanes = append(lanes, lane{name: "streams", actions: []action{{at: at, gauge: gaugeEvents, what: "full", do: func(ctx context.Context) error {
+			fault("RAW and EVENTS full (byte limit = what they hold) at %.0f%% of events, for %s", 100*at, sc.StreamsFull)
+			undo, err := fillStreams(ctx, s.js)
+			if err != nil {
+				return err
+			}
+			select {
+			case <-ctx.Done():
+			case <-time.After(sc.StreamsFull):
+			}
+			if err := undo(context.WithoutCancel(ctx)); err != nil {
+				return err
+			}
+			fault("RAW and EVENTS limits lifted")
+			return nil
+		}}}})
+	}
 	if len(poison) > 0 {
 		at := points(rng, 1)[0]
 		lanes = append(lanes, lane{name: "poison", actions: []action{{at: at, gauge: gaugeRaw, what: "poison", do: func(ctx context.Context) error {
@@ -306,6 +328,48 @@ func plan(s *stack, sc Scenario, poison []events.Raw, rng *rand.Rand, stopTimeou
 // pauseFor is how long a frozen service stays frozen: longer than its leases (leaseTTL) and its
 // consumers' ack wait, so other replicas take its work over meanwhile.
 const pauseFor = ackWait + leaseTTL
+
+// fillStreams sets the byte limit of RAW and EVENTS to what each holds, so the next message is
+// refused (DiscardNew), and returns the function that restores their configuration.
+func fillStreams(ctx context.Context, js jetstream.JetStream) (func(context.Context) error, error) {
+	var restore []jetstream.StreamConfig
+	undo := func(ctx context.Context) error {
+		var errs []error
+		for _, cfg := range restore {
+			for attempt := 0; ; attempt++ {
+				uctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+				_, err := js.UpdateStream(uctx, cfg)
+				cancel()
+				if err == nil {
+					break
+				}
+				if attempt == 20 {
+					errs = append(errs, fmt.Errorf("restore stream %s: %w", cfg.Name, err))
+					break
+				}
+				time.Sleep(250 * time.Millisecond)
+			}
+		}
+		return errors.Join(errs...)
+	}
+	for _, name := range []string{bus.StreamRaw, bus.StreamEvents} {
+		st, err := js.Stream(ctx, name)
+		if err != nil {
+			return nil, errors.Join(err, undo(ctx))
+		}
+		info, err := st.Info(ctx)
+		if err != nil {
+			return nil, errors.Join(err, undo(ctx))
+		}
+		full := info.Config
+		full.MaxBytes = max(int64(info.State.Bytes), 1)
+		if _, err := js.UpdateStream(ctx, full); err != nil {
+			return nil, errors.Join(err, undo(ctx))
+		}
+		restore = append(restore, info.Config)
+	}
+	return undo, nil
+}
 
 // shuffled returns graceful (false) and kill (true) in a random order.
 func shuffled(rng *rand.Rand, graceful, kills int) []bool {

@@ -29,6 +29,9 @@ type Scenario struct {
 	NATSRestarts, NATSKills int
 	// ClickHouseOutage stops clickhouse-server this long, once; 0 = never.
 	ClickHouseOutage time.Duration
+	// StreamsFull makes RAW and EVENTS full (their byte limit set to what they hold) for this
+	// long, once, then lifts the limit, as an operator would; 0 = never.
+	StreamsFull time.Duration
 	// ProviderFaults makes the simulators answer 429 storms, 5xx, slow and truncated responses,
 	// refuse Mews file URLs as expired and let PIP tokens expire before their announced end.
 	ProviderFaults bool
@@ -37,12 +40,13 @@ type Scenario struct {
 }
 
 // ScenarioNames lists the scenarios Scenarios knows, in the order they run.
-var ScenarioNames = []string{"kill", "restart", "pause", "nats", "clickhouse", "provider", "poison", "all"}
+var ScenarioNames = []string{"kill", "restart", "pause", "nats", "clickhouse", "full", "provider", "poison", "all"}
 
 // Scenarios returns the named scenarios: kill (every service killed kills times), restart
 // (every service stopped with SIGTERM and started again, kills times), pause (two replicas of
 // every service, each frozen for longer than a lease and an ack wait, kills times), nats (one
-// restart and one kill -9 of nats-server), clickhouse (ClickHouse stopped for outage), provider
+// restart and one kill -9 of nats-server), clickhouse (ClickHouse stopped for outage), full (RAW
+// and EVENTS full for outage), provider
 // (the simulators' faults), poison (poison records) and all (everything at once).
 func Scenarios(names []string, kills int, outage time.Duration) ([]Scenario, error) {
 	var out []Scenario
@@ -59,12 +63,14 @@ func Scenarios(names []string, kills int, outage time.Duration) ([]Scenario, err
 			s.NATSRestarts, s.NATSKills = 1, 1
 		case "clickhouse":
 			s.ClickHouseOutage = outage
+		case "full":
+			s.StreamsFull = outage
 		case "provider":
 			s.ProviderFaults = true
 		case "poison":
 			s.Poison = true
 		case "all":
-			s = Scenario{Name: n, Kills: kills, Restarts: 1, Pauses: 1, Replicas: 2, NATSRestarts: 1, NATSKills: 1, ClickHouseOutage: outage, ProviderFaults: true, Poison: true}
+			s = Scenario{Name: n, Kills: kills, Restarts: 1, Pauses: 1, Replicas: 2, NATSRestarts: 1, NATSKills: 1, ClickHouseOutage: outage, StreamsFull: outage, ProviderFaults: true, Poison: true}
 		default:
 			return nil, fmt.Errorf("%w: --scenarios/CHAOS_SCENARIOS: unknown scenario %q (known: %s)",
 				config.ErrInvalid, n, strings.Join(ScenarioNames, ", "))

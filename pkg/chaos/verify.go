@@ -228,7 +228,11 @@ func (v verdict) failures() []string {
 	if len(v.dlq.missing) > 0 {
 		out = append(out, "poison records not in the DLQ: "+strings.Join(v.dlq.missing, ", "))
 	}
-	for _, u := range v.dlq.unexpected {
+	for i, u := range v.dlq.unexpected {
+		if i == 10 {
+			out = append(out, fmt.Sprintf("… %d more unexpected dead letters", len(v.dlq.unexpected)-i))
+			break
+		}
 		out = append(out, "unexpected dead letter: "+u)
 	}
 	for _, b := range v.busy {
