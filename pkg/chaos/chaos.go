@@ -276,25 +276,28 @@ func plan(s *stack, sc Scenario, poison []events.Raw, rng *rand.Rand, stopTimeou
 		}
 		lanes = append(lanes, l)
 	}
-	if sc.ClickHouseOutage > 0 {
-		at := points(rng, 1)[0]
-		lanes = append(lanes, lane{name: "clickhouse", actions: []action{{at: at, gauge: gaugeSink, what: "outage", do: func(ctx context.Context) error {
-			fault("stop ClickHouse at %.0f%% of the sink's progress, for %s", 100*at, sc.ClickHouseOutage)
-			if err := s.ch.Stop(); err != nil {
-				return err
+	if sc.ClickHouseOutage > 0 || sc.ClickHouseKills > 0 {
+		l := lane{name: "clickhouse"}
+		n := sc.ClickHouseKills
+		if sc.ClickHouseOutage > 0 {
+			n++
+		}
+		outageAt := rng.IntN(n) // which of the points is the outage
+		for i, at := range points(rng, n) {
+			if i == outageAt && sc.ClickHouseOutage > 0 {
+				l.actions = append(l.actions, action{at: at, gauge: gaugeSink, what: "outage", do: func(ctx context.Context) error {
+					fault("stop ClickHouse at %.0f%% of the sink's progress, for %s", 100*at, sc.ClickHouseOutage)
+					return s.clickhouseDown(ctx, s.ch.Stop, sc.ClickHouseOutage, fault)
+				}})
+				continue
 			}
-			select {
-			case <-ctx.Done():
-			case <-time.After(sc.ClickHouseOutage):
-			}
-			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
-			defer cancel()
-			if err := s.ch.Restart(rctx); err != nil {
-				return err
-			}
-			fault("ClickHouse started again")
-			return nil
-		}}}})
+			down := between(rng, time.Second, 5*time.Second)
+			l.actions = append(l.actions, action{at: at, gauge: gaugeSink, what: "kill -9", do: func(ctx context.Context) error {
+				fault("kill -9 ClickHouse at %.0f%% of the sink's progress; start again in %s", 100*at, down.Round(time.Millisecond))
+				return s.clickhouseDown(ctx, s.ch.Kill, down, fault)
+			}})
+		}
+		lanes = append(lanes, l)
 	}
 	if sc.StreamsFull > 0 {
 		at := points(rng, 1)[0]
@@ -328,6 +331,24 @@ func plan(s *stack, sc Scenario, poison []events.Raw, rng *rand.Rand, stopTimeou
 // pauseFor is how long a frozen service stays frozen: longer than its leases (leaseTTL) and its
 // consumers' ack wait, so other replicas take its work over meanwhile.
 const pauseFor = ackWait + leaseTTL
+
+// clickhouseDown ends ClickHouse with stop, waits d and starts it again on the same data.
+func (s *stack) clickhouseDown(ctx context.Context, stop func() error, d time.Duration, fault func(string, ...any)) error {
+	if err := stop(); err != nil {
+		return err
+	}
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
+	}
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+	defer cancel()
+	if err := s.ch.Restart(rctx); err != nil {
+		return err
+	}
+	fault("ClickHouse started again")
+	return nil
+}
 
 // fillStreams sets the byte limit of RAW and EVENTS to what each holds, so the next message is
 // refused (DiscardNew), and returns the function that restores their configuration.

@@ -29,6 +29,9 @@ type Scenario struct {
 	NATSRestarts, NATSKills int
 	// ClickHouseOutage stops clickhouse-server this long, once; 0 = never.
 	ClickHouseOutage time.Duration
+	// ClickHouseKills kills clickhouse-server with SIGKILL (a crash) and starts it again after a
+	// few seconds, this many times.
+	ClickHouseKills int
 	// StreamsFull makes RAW and EVENTS full (their byte limit set to what they hold) for this
 	// long, once, then lifts the limit, as an operator would; 0 = never.
 	StreamsFull time.Duration
@@ -45,7 +48,8 @@ var ScenarioNames = []string{"kill", "restart", "pause", "nats", "clickhouse", "
 // Scenarios returns the named scenarios: kill (every service killed kills times), restart
 // (every service stopped with SIGTERM and started again, kills times), pause (two replicas of
 // every service, each frozen for longer than a lease and an ack wait, kills times), nats (one
-// restart and one kill -9 of nats-server), clickhouse (ClickHouse stopped for outage), full (RAW
+// restart and one kill -9 of nats-server), clickhouse (ClickHouse stopped for outage, and killed
+// with SIGKILL kills times), full (RAW
 // and EVENTS full for outage), provider
 // (the simulators' faults), poison (poison records) and all (everything at once).
 func Scenarios(names []string, kills int, outage time.Duration) ([]Scenario, error) {
@@ -62,7 +66,7 @@ func Scenarios(names []string, kills int, outage time.Duration) ([]Scenario, err
 		case "nats":
 			s.NATSRestarts, s.NATSKills = 1, 1
 		case "clickhouse":
-			s.ClickHouseOutage = outage
+			s.ClickHouseOutage, s.ClickHouseKills = outage, kills
 		case "full":
 			s.StreamsFull = outage
 		case "provider":
@@ -70,7 +74,7 @@ func Scenarios(names []string, kills int, outage time.Duration) ([]Scenario, err
 		case "poison":
 			s.Poison = true
 		case "all":
-			s = Scenario{Name: n, Kills: kills, Restarts: 1, Pauses: 1, Replicas: 2, NATSRestarts: 1, NATSKills: 1, ClickHouseOutage: outage, StreamsFull: outage, ProviderFaults: true, Poison: true}
+			s = Scenario{Name: n, Kills: kills, Restarts: 1, Pauses: 1, Replicas: 2, NATSRestarts: 1, NATSKills: 1, ClickHouseOutage: outage, ClickHouseKills: 1, StreamsFull: outage, ProviderFaults: true, Poison: true}
 		default:
 			return nil, fmt.Errorf("%w: --scenarios/CHAOS_SCENARIOS: unknown scenario %q (known: %s)",
 				config.ErrInvalid, n, strings.Join(ScenarioNames, ", "))
