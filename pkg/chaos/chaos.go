@@ -252,13 +252,27 @@ func plan(s *stack, sc Scenario, poison []events.Raw, rng *rand.Rand, stopTimeou
 		}
 		lanes = append(lanes, l)
 	}
-	if n := sc.NATSRestarts + sc.NATSKills; n > 0 {
+	if n := sc.NATSRestarts + sc.NATSKills + sc.NATSPauses; n > 0 {
 		l := lane{name: "nats-server"}
 		kinds := shuffled(rng, sc.NATSRestarts, sc.NATSKills)
+		kinds = append(kinds, slices.Repeat([]bool{false}, sc.NATSPauses)...)
+		pauses := append(slices.Repeat([]bool{false}, sc.NATSRestarts+sc.NATSKills), slices.Repeat([]bool{true}, sc.NATSPauses)...)
+		rng.Shuffle(len(kinds), func(i, j int) {
+			kinds[i], kinds[j] = kinds[j], kinds[i]
+			pauses[i], pauses[j] = pauses[j], pauses[i]
+		})
 		for i, at := range points(rng, n) {
-			kill := kinds[i]
+			kill, pause := kinds[i], pauses[i]
 			delay := between(rng, time.Second, 4*time.Second)
 			l.actions = append(l.actions, action{at: at, gauge: gaugeEvents, what: "restart", do: func(ctx context.Context) error {
+				if pause {
+					fault("freeze nats-server (SIGSTOP) at %.0f%% of events for %s", 100*at, pauseFor)
+					if _, err := s.nats.Pause(ctx, pauseFor); err != nil {
+						return err
+					}
+					fault("continue nats-server (SIGCONT)")
+					return nil
+				}
 				what, stop := "restart (SIGTERM)", s.nats.Term
 				if kill {
 					what, stop = "kill -9", s.nats.Kill

@@ -25,8 +25,9 @@ type Scenario struct {
 	// Replicas runs this many instances of every service (pollers per provider, normalizers,
 	// sinks); default 1. With 2, a paused poller's scopes are taken over by its twin.
 	Replicas int
-	// NATSRestarts restarts nats-server with SIGTERM; NATSKills with SIGKILL.
-	NATSRestarts, NATSKills int
+	// NATSRestarts restarts nats-server with SIGTERM; NATSKills with SIGKILL; NATSPauses freezes
+	// it (SIGSTOP) for pauseFor: connections stay up, nothing answers.
+	NATSRestarts, NATSKills, NATSPauses int
 	// ClickHouseOutage stops clickhouse-server this long, once; 0 = never.
 	ClickHouseOutage time.Duration
 	// ClickHouseKills kills clickhouse-server with SIGKILL (a crash) and starts it again after a
@@ -48,7 +49,7 @@ var ScenarioNames = []string{"kill", "restart", "pause", "nats", "clickhouse", "
 // Scenarios returns the named scenarios: kill (every service killed kills times), restart
 // (every service stopped with SIGTERM and started again, kills times), pause (two replicas of
 // every service, each frozen for longer than a lease and an ack wait, kills times), nats (one
-// restart and one kill -9 of nats-server), clickhouse (ClickHouse stopped for outage, and killed
+// restart, one kill -9 and one freeze of nats-server), clickhouse (ClickHouse stopped for outage, and killed
 // with SIGKILL kills times), full (RAW
 // and EVENTS full for outage), provider
 // (the simulators' faults), poison (poison records) and all (everything at once).
@@ -64,7 +65,7 @@ func Scenarios(names []string, kills int, outage time.Duration) ([]Scenario, err
 		case "pause":
 			s.Pauses, s.Replicas = kills, 2
 		case "nats":
-			s.NATSRestarts, s.NATSKills = 1, 1
+			s.NATSRestarts, s.NATSKills, s.NATSPauses = 1, 1, 1
 		case "clickhouse":
 			s.ClickHouseOutage, s.ClickHouseKills = outage, kills
 		case "full":
@@ -74,7 +75,7 @@ func Scenarios(names []string, kills int, outage time.Duration) ([]Scenario, err
 		case "poison":
 			s.Poison = true
 		case "all":
-			s = Scenario{Name: n, Kills: kills, Restarts: 1, Pauses: 1, Replicas: 2, NATSRestarts: 1, NATSKills: 1, ClickHouseOutage: outage, ClickHouseKills: 1, StreamsFull: outage, ProviderFaults: true, Poison: true}
+			s = Scenario{Name: n, Kills: kills, Restarts: 1, Pauses: 1, Replicas: 2, NATSRestarts: 1, NATSPauses: 1, NATSKills: 1, ClickHouseOutage: outage, ClickHouseKills: 1, StreamsFull: outage, ProviderFaults: true, Poison: true}
 		default:
 			return nil, fmt.Errorf("%w: --scenarios/CHAOS_SCENARIOS: unknown scenario %q (known: %s)",
 				config.ErrInvalid, n, strings.Join(ScenarioNames, ", "))
@@ -113,7 +114,7 @@ type Config struct {
 // Settings declares the chaos command's settings.
 func Settings() []config.Setting {
 	return []config.Setting{
-		{Name: "scenarios", Env: "CHAOS_SCENARIOS", Kind: config.List, Default: "all", Usage: "scenarios to run, comma-separated: " + strings.Join(ScenarioNames, ", ")},
+		{Name: "scenarios", Env: "CHAOS_SCENARIOS", Kind: config.List, Default: strings.Join(ScenarioNames, ","), Usage: "scenarios to run, comma-separated: " + strings.Join(ScenarioNames, ", ")},
 		{Name: "records", Env: "CHAOS_RECORDS", Kind: config.Int, Default: "200000", Min: 5, Usage: "records the five simulators hold together, per scenario"},
 		{Name: "seed", Env: "CHAOS_SEED", Kind: config.Int, Default: "1", Usage: "seed of the data and of the fault schedule"},
 		{Name: "kills", Env: "CHAOS_KILLS", Kind: config.Int, Default: "3", Min: 1, Usage: "kill -9 (or SIGTERM, in restart) of each service per scenario"},
