@@ -100,3 +100,23 @@ func Connect(ctx context.Context, c ConnConfig, logger *slog.Logger) (*nats.Conn
 	}
 	return nc, nil
 }
+
+// Drain ends a service's connection: it delivers what the connection still buffers (the last
+// acknowledgements) and waits, at most timeout, until it is closed. A connection that is
+// reconnecting cannot drain and is closed at once; that loses nothing JetStream holds: an
+// acknowledgement that never arrived means a redelivery, which the tables' keys absorb. So the
+// error is for the log, not a reason to fail a requested stop.
+func Drain(nc *nats.Conn, timeout time.Duration) error {
+	closed := nc.StatusChanged(nats.CLOSED)
+	if err := nc.Drain(); err != nil {
+		nc.Close()
+		return fmt.Errorf("bus: drain: %w", err)
+	}
+	select {
+	case <-closed:
+		return nil
+	case <-time.After(timeout):
+		nc.Close()
+		return fmt.Errorf("bus: drain did not finish in %s", timeout)
+	}
+}

@@ -10,7 +10,6 @@ import (
 	"os"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/chargeline/chargeline/pkg/bus"
@@ -41,15 +40,8 @@ func run(ctx context.Context, env service.Env) error {
 	}
 	// Drain last, once Run has settled every record: it flushes what is still buffered.
 	defer func() {
-		closed := nc.StatusChanged(nats.CLOSED)
-		if err := nc.Drain(); err != nil {
+		if err := bus.Drain(nc, 10*time.Second); err != nil {
 			env.Logger.Warn("nats drain", slog.String("error", err.Error()))
-			return
-		}
-		select {
-		case <-closed:
-		case <-time.After(10 * time.Second):
-			env.Logger.Warn("nats drain did not finish in 10s")
 		}
 	}()
 	js, err := jetstream.New(nc)

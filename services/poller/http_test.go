@@ -12,6 +12,7 @@ import (
 	"github.com/chargeline/chargeline/pkg/providers/bemo"
 	"github.com/chargeline/chargeline/pkg/providers/sim"
 	"github.com/chargeline/chargeline/pkg/providers/simserver"
+	"github.com/chargeline/chargeline/pkg/service"
 	"github.com/chargeline/chargeline/pkg/service/servicetest"
 )
 
@@ -89,5 +90,9 @@ func TestHealthReadinessAndMetrics(t *testing.T) {
 	svc.WaitStatus(t, "/readyz", http.StatusServiceUnavailable, time.Minute)
 	if code, _ := svc.Get(t, "/healthz"); code != http.StatusOK {
 		t.Errorf("/healthz answered %d with NATS down, want 200 (the process is alive)", code)
+	}
+	// A stop requested during the outage is a clean stop: JetStream keeps what is unacknowledged.
+	if code := svc.Stop(t); code != service.ExitOK {
+		t.Errorf("exit code %d after a stop during a NATS outage, want %d", code, service.ExitOK)
 	}
 }

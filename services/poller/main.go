@@ -5,6 +5,7 @@ package main
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
 	"os"
 	"slices"
@@ -62,7 +63,11 @@ func run(ctx context.Context, env service.Env) error {
 	if err != nil {
 		return err
 	}
-	defer nc.Drain()
+	defer func() {
+		if err := bus.Drain(nc, 10*time.Second); err != nil {
+			env.Logger.Warn("nats drain", slog.String("error", err.Error()))
+		}
+	}()
 	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(4*env.Values.Int("publish-window")))
 	if err != nil {
 		return err

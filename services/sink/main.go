@@ -7,7 +7,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -61,8 +63,8 @@ func run(ctx context.Context, env service.Env) error {
 	})
 	runErr := s.Run(ctx)
 	// Run has flushed and acknowledged; Drain delivers the last acknowledgements.
-	if err := nc.Drain(); err != nil && runErr == nil {
-		runErr = fmt.Errorf("sink: drain nats: %w", err)
+	if err := bus.Drain(nc, 10*time.Second); err != nil {
+		env.Logger.Warn("nats drain", slog.String("error", err.Error()))
 	}
 	return runErr
 }
