@@ -61,6 +61,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 func subscribe(t *testing.T, srv *natstest.Server, cfg bus.SubscriberConfig) (*bus.Subscriber, <-chan *message.Message, context.CancelFunc) {
 	t.Helper()
 	cfg.Consumer = rawConsumer(srv)
+	cfg.Conn = srv.NC
 	sub, err := bus.NewSubscriber(cfg)
 	if err != nil {
 		t.Fatal(err)

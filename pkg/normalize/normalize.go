@@ -126,6 +126,7 @@ func (n *Normalizer) Run(ctx context.Context) error {
 	}
 	sub, err := bus.NewSubscriber(bus.SubscriberConfig{
 		Consumer:     n.consumer,
+		Conn:         n.js.Conn(),
 		NakDelay:     bus.Backoff{Initial: n.cfg.RetryDelay, Max: n.cfg.RetryMaxDelay},
 		Concurrency:  n.cfg.Concurrency,
 		AckWait:      n.cfg.AckWait,
