@@ -43,7 +43,7 @@ func TestHarnessRunsEveryScenario(t *testing.T) {
 
 	want := map[string]int{ // row name → records
 		"sink: bare baseline": n, "sink": n,
-		"normalizer: bare baseline": n, "normalizer": n, "normalizer, no validation": n,
+		"normalizer: bare baseline": n, "normalizer": n, "normalizer, schema documents": n,
 		"poller: bare baseline": n, "poller": n,
 		"end to end":                       n,
 		"latency at 300/s":                 n,

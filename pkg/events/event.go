@@ -1,7 +1,9 @@
 package events
 
 import (
+	"encoding/json"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -48,4 +50,45 @@ type Lineage struct {
 	RawStream   string `json:"raw_stream"`
 	RawSequence uint64 `json:"raw_sequence"`
 	RawSubject  string `json:"raw_subject"`
+}
+
+// Data is the data of a canonical event: ChargingSession, Invoice or CostCenter.
+type Data interface {
+	// Check reports the first rule of the type's JSON Schema the data breaks.
+	Check() error
+	eventType() string
+	key() (id, provider, sourceID string)
+}
+
+func (cs ChargingSession) eventType() string             { return TypeChargingSession }
+func (cs ChargingSession) key() (string, string, string) { return cs.ID, cs.Provider, cs.SourceID }
+func (inv Invoice) eventType() string                    { return TypeInvoice }
+func (inv Invoice) key() (string, string, string)        { return inv.ID, inv.Provider, inv.SourceID }
+func (cc CostCenter) eventType() string                  { return TypeCostCenter }
+func (cc CostCenter) key() (string, string, string)      { return cc.ID, cc.Provider, cc.SourceID }
+
+// NewEvent is how a mapping makes the event of data, mapped from raw, at t (the time the
+// provider says it happened): it checks data against its schema's rules, encodes it, and
+// derives the envelope — a deterministic ce-id from the source id and the raw record's id,
+// ce-source from raw's scope, ce-subject = the canonical id. An error wraps ErrUnmappable: no
+// retry makes such data valid.
+func NewEvent(raw Raw, data Data, t time.Time) (Event, error) {
+	typ := data.eventType()
+	if err := data.Check(); err != nil {
+		return Event{}, fmt.Errorf("%w: %s.v1 breaks its schema: %w", ErrUnmappable, typ, err)
+	}
+	b, err := json.Marshal(data)
+	if err != nil {
+		return Event{}, fmt.Errorf("%w: encode %s.v1: %w", ErrUnmappable, typ, err)
+	}
+	id, provider, sourceID := data.key()
+	return Event{
+		ID:       EventID(provider, typ, sourceID, raw.ID),
+		Type:     typ,
+		Provider: provider,
+		Source:   raw.Source(),
+		Subject:  id,
+		Time:     t,
+		Data:     b,
+	}, nil
 }

@@ -20,7 +20,7 @@ func BenchmarkNormalize(b *testing.B) {
 		b.Run(fmt.Sprintf("validate=%v", validate), func(b *testing.B) {
 			srv := natstest.StartWith(b, bus.Topology{MemoryStorage: true})
 			p := fakeProvider{name: "a", log: newCallLog()}
-			n, err := normalize.New(normalize.Config{SkipValidation: !validate}, srv.JS, []providers.Provider{p}, nil, nil)
+			n, err := normalize.New(normalize.Config{SchemaValidation: validate}, srv.JS, []providers.Provider{p}, nil, nil)
 			if err != nil {
 				b.Fatal(err)
 			}

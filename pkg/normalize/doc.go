@@ -3,8 +3,10 @@
 //
 // One durable JetStream pull consumer per provider, normalizer-<provider> on RAW filtered to
 // raw.<provider>.>, is shared by every replica, so each record is handled by one of them. A
-// record the provider cannot map (events.ErrUnmappable), whose mapping panics, or whose events
-// break their JSON Schema goes to dlq.normalize.<provider> with the reason. A record whose events
+// record the provider cannot map (events.ErrUnmappable, which includes events that break their
+// JSON Schema's rules: events.NewEvent checks them), whose mapping panics, or whose events fail
+// the optional validation against the schema documents (Config.SchemaValidation) goes to
+// dlq.normalize.<provider> with the reason. A record whose events
 // EVENTS cannot take (NATS unreachable, a PubAck timeout, the stream full: bus.ErrUnavailable) is
 // redelivered after a growing delay until it can, and never dead-lettered: nothing is wrong with
 // it. Any other failure is redelivered likewise, and after MaxDeliver deliveries it goes to the

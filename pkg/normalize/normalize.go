@@ -40,7 +40,8 @@ type Normalizer struct {
 	logger     *slog.Logger
 	metrics    *metrics
 	pub        *bus.Publisher
-	validators map[string]*jsonschema.Schema
+	types      []string                      // the event types that have a schema
+	validators map[string]*jsonschema.Schema // nil unless SchemaValidation
 }
 
 // New builds a Normalizer for the providers cfg.Providers names among known (all of known when
@@ -69,8 +70,8 @@ func New(cfg Config, js jetstream.JetStream, known []providers.Provider, logger 
 	if err != nil {
 		return nil, err
 	}
-	n := &Normalizer{cfg: cfg, js: js, providers: selected, logger: logger, metrics: m, pub: pub}
-	if !cfg.SkipValidation {
+	n := &Normalizer{cfg: cfg, js: js, providers: selected, logger: logger, metrics: m, pub: pub, types: eventschema.Types()}
+	if cfg.SchemaValidation {
 		n.validators = map[string]*jsonschema.Schema{}
 		for _, typ := range eventschema.Types() {
 			if n.validators[typ], err = eventschema.Validator(typ); err != nil {
@@ -239,8 +240,9 @@ func (n *Normalizer) mapRecord(p providers.Provider, raw events.Raw) ([]*nats.Ms
 	return out, nil
 }
 
-// check refuses an event no retry can fix: one that is not the provider's, lacks an id, or
-// breaks its JSON Schema.
+// check refuses an event no retry can fix: one that is not the provider's, lacks an id, has no
+// schema, or (with SchemaValidation) breaks its JSON Schema. The rules of the schema itself were
+// checked on the typed data by events.NewEvent.
 func (n *Normalizer) check(provider string, e events.Event) error {
 	switch {
 	case e.Provider != provider:
@@ -249,15 +251,13 @@ func (n *Normalizer) check(provider string, e events.Event) error {
 		return errors.New("event without id")
 	case e.Subject == "" || e.Source == "":
 		return fmt.Errorf("event %s without ce-subject or ce-source", e.ID)
+	case !slices.Contains(n.types, e.Type):
+		return fmt.Errorf("event %s has unknown type %q", e.ID, e.Type)
 	}
 	if n.validators == nil {
 		return nil
 	}
-	v, ok := n.validators[e.Type]
-	if !ok {
-		return fmt.Errorf("event %s has unknown type %q", e.ID, e.Type)
-	}
-	if err := eventschema.Validate(v, e.Data); err != nil {
+	if err := eventschema.Validate(n.validators[e.Type], e.Data); err != nil {
 		return fmt.Errorf("event %s: %w", e.ID, err)
 	}
 	return nil

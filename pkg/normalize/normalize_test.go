@@ -44,6 +44,8 @@ type fakeRecord struct {
 	Fail   int    `json:"fail"`
 	Panic  bool   `json:"panic"`
 	Block  bool   `json:"block"`
+	// Unchecked builds the event without events.NewEvent, as a careless mapping could.
+	Unchecked bool `json:"unchecked"`
 }
 
 // callLog records every Map call per record id; instances of one test may share it.
@@ -99,28 +101,36 @@ func (p fakeProvider) Map(raw events.Raw) ([]events.Event, error) {
 	if r.Fail < 0 || n <= r.Fail {
 		return nil, errBusy
 	}
-	return []events.Event{fakeEvent(raw, r)}, nil
+	e, err := fakeEvent(raw, r)
+	if err != nil {
+		return nil, fmt.Errorf("fake: %w", err)
+	}
+	return []events.Event{e}, nil
 }
 
 var eventTime = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 
 // fakeEvent is what the fake maps r to: deterministic, so tests can rebuild the expected event.
-func fakeEvent(raw events.Raw, r fakeRecord) events.Event {
-	data, err := json.Marshal(events.ChargingSession{
+func fakeEvent(raw events.Raw, r fakeRecord) (events.Event, error) {
+	cs := events.ChargingSession{
 		SchemaVersion: events.SchemaVersion, ID: "fake:" + r.ID, Provider: "fake", SourceID: r.ID,
 		Account: raw.Scope, Status: "COMPLETED", StartedAt: eventTime.Format(time.RFC3339),
 		LineItems:   []events.LineItem{{Product: events.Product{Code: "kwh"}, Amount: r.Amount, Currency: "EUR"}},
 		TotalAmount: r.Amount, Currency: "EUR",
 		Lineage: events.Lineage{RawID: raw.ID, RawStream: bus.StreamRaw, RawSequence: raw.Sequence, RawSubject: raw.Subject()},
-	})
+	}
+	if !r.Unchecked {
+		return events.NewEvent(raw, cs, eventTime)
+	}
+	data, err := json.Marshal(cs)
 	if err != nil {
-		panic(err)
+		return events.Event{}, err
 	}
 	return events.Event{
-		ID:   events.EventID("fake", events.TypeChargingSession, r.ID, r.Amount),
+		ID:   events.EventID("fake", events.TypeChargingSession, r.ID, raw.ID),
 		Type: events.TypeChargingSession, Provider: "fake", Source: raw.Source(), Subject: "fake:" + r.ID,
 		Time: eventTime, Data: data,
-	}
+	}, nil
 }
 
 func rawRecord(body string) events.Raw {
@@ -199,7 +209,14 @@ func drained(t *testing.T, js jetstream.JetStream, provider string) bool {
 		return false
 	}
 	info := c.CachedInfo()
-	return info.NumPending == 0 && info.NumAckPending == 0
+	// The server counts a new message as pending a moment after its PubAck: without the ack
+	// floor, a consumer could look drained before it has seen the last record. Every test
+	// publishes only the provider's subjects, so the floor reaches RAW's last sequence.
+	st, err := js.Stream(t.Context(), bus.StreamRaw)
+	if err != nil {
+		return false
+	}
+	return info.NumPending == 0 && info.NumAckPending == 0 && info.AckFloor.Stream >= st.CachedInfo().State.LastSeq
 }
 
 // messages returns the messages of stream whose subject is subject, oldest first.
@@ -250,7 +267,10 @@ func TestRawRecordsBecomeEvents(t *testing.T) {
 		r.Sequence = publishRaw(t, srv.JS, r)
 		var fr fakeRecord
 		_ = json.Unmarshal(r.Data, &fr)
-		e := fakeEvent(r, fr)
+		e, err := fakeEvent(r, fr)
+		if err != nil {
+			t.Fatal(err)
+		}
 		want[e.ID] = e
 	}
 	waitFor(t, "3 events", func() bool { return count(t, srv.JS, bus.StreamEvents, eventSubject)() == 3 })
@@ -366,7 +386,7 @@ func TestPoisonRecordsGoToDLQ(t *testing.T) {
 	wantReason := map[string]string{
 		broken.ID:  "record cannot be mapped",
 		panics.ID:  "panic: fake: mapping exploded",
-		invalid.ID: "does not match pattern",
+		invalid.ID: "charging_session.v1 breaks its schema: line_items[0].amount: \"1,50\" is not a decimal string",
 	}
 	for _, m := range messages(t, srv.JS, bus.StreamDLQ, "dlq.normalize.fake") {
 		id := m.Header.Get(events.HeaderID)
@@ -409,6 +429,23 @@ func TestPoisonRecordsGoToDLQ(t *testing.T) {
 	}
 	if got := testutil.ToFloat64(metricByName(t, reg, "chargeline_normalizer_dlq_total")); got != 3 {
 		t.Errorf("dlq_total = %v, want 3", got)
+	}
+}
+
+// TestSchemaValidationRefusesWhatBypassesTheCheck: with SchemaValidation, an event a mapping built
+// without events.NewEvent is validated against the schema document, and dead-lettered when it
+// breaks it.
+func TestSchemaValidationRefusesWhatBypassesTheCheck(t *testing.T) {
+	srv := natstest.Start(t)
+	instance(t, srv, normalize.Config{SchemaValidation: true}, fakeProvider{name: "a", log: newCallLog()})
+	publishRaw(t, srv.JS, rawRecord(`{"id":"bad","amount":"1,50","unchecked":true}`))
+	publishRaw(t, srv.JS, rawRecord(`{"id":"good","amount":"1.50","unchecked":true}`))
+	waitFor(t, "1 dead letter", func() bool { return count(t, srv.JS, bus.StreamDLQ, "dlq.normalize.fake")() == 1 })
+	waitFor(t, "1 event", func() bool { return count(t, srv.JS, bus.StreamEvents, eventSubject)() == 1 })
+	waitFor(t, "consumer drained", func() bool { return drained(t, srv.JS, "fake") })
+	m := messages(t, srv.JS, bus.StreamDLQ, "dlq.normalize.fake")[0]
+	if reason := m.Header.Get(bus.HeaderError); !strings.Contains(reason, "does not match pattern") {
+		t.Errorf("chargeline-error %q, want the schema validator's verdict", reason)
 	}
 }
 

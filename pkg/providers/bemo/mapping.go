@@ -102,19 +102,7 @@ func mapSession(raw events.Raw) (events.Event, error) {
 		return events.Event{}, err
 	}
 
-	data, err := json.Marshal(cs)
-	if err != nil {
-		return events.Event{}, unmappable("encode event: %v", err)
-	}
-	return events.Event{
-		ID:       events.EventID(Name, events.TypeChargingSession, s.SessionID, raw.ID),
-		Type:     events.TypeChargingSession,
-		Provider: Name,
-		Source:   raw.Source(),
-		Subject:  cs.ID,
-		Time:     evTime,
-		Data:     data,
-	}, nil
+	return events.NewEvent(raw, cs, evTime)
 }
 
 // decodeSession decodes exactly one JSON object; numbers stay json.Number.

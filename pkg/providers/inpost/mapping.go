@@ -94,19 +94,7 @@ func mapMPK(raw events.Raw) (events.Event, error) {
 		cc.CreatedAt = formatTime(created)
 	}
 
-	data, err := json.Marshal(cc)
-	if err != nil {
-		return events.Event{}, unmappable("encode event: %v", err)
-	}
-	return events.Event{
-		ID:       events.EventID(Name, events.TypeCostCenter, sourceID, raw.ID),
-		Type:     events.TypeCostCenter,
-		Provider: Name,
-		Source:   raw.Source(),
-		Subject:  cc.ID,
-		Time:     updated,
-		Data:     data,
-	}, nil
+	return events.NewEvent(raw, cc, updated)
 }
 
 // decodeMPK decodes exactly one JSON object.

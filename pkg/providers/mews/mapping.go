@@ -110,19 +110,7 @@ func mapBill(raw events.Raw) (events.Event, error) {
 		return events.Event{}, err
 	}
 
-	data, err := json.Marshal(inv)
-	if err != nil {
-		return events.Event{}, unmappable("encode event: %v", err)
-	}
-	return events.Event{
-		ID:       events.EventID(Name, events.TypeInvoice, id, raw.ID),
-		Type:     events.TypeInvoice,
-		Provider: Name,
-		Source:   raw.Source(),
-		Subject:  inv.ID,
-		Time:     evTime,
-		Data:     data,
-	}, nil
+	return events.NewEvent(raw, inv, evTime)
 }
 
 // decodeBill decodes exactly one JSON object; numbers stay json.Number.

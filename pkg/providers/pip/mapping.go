@@ -97,19 +97,7 @@ func mapSession(raw events.Raw) (events.Event, error) {
 		// The PIP is the unit the session ran on, so it is the location; the store hosts it.
 		cs.Location = &events.Location{ID: pipID, StoreNumber: store}
 	}
-	data, err := json.Marshal(cs)
-	if err != nil {
-		return events.Event{}, unmappable("encode event: %v", err)
-	}
-	return events.Event{
-		ID:       events.EventID(Name, events.TypeChargingSession, id, raw.ID),
-		Type:     events.TypeChargingSession,
-		Provider: Name,
-		Source:   raw.Source(),
-		Subject:  cs.ID,
-		Time:     completed,
-		Data:     data,
-	}, nil
+	return events.NewEvent(raw, cs, completed)
 }
 
 // decodeSession decodes exactly one JSON object.

@@ -66,19 +66,7 @@ func mapBill(raw events.Raw) (events.Event, error) {
 			RawSubject:  raw.Subject(),
 		},
 	}
-	data, err := json.Marshal(inv)
-	if err != nil {
-		return events.Event{}, unmappable("encode event: %v", err)
-	}
-	return events.Event{
-		ID:       events.EventID(Name, events.TypeInvoice, sourceID, raw.ID),
-		Type:     events.TypeInvoice,
-		Provider: Name,
-		Source:   raw.Source(),
-		Subject:  inv.ID,
-		Time:     raw.FetchedAt.UTC(),
-		Data:     data,
-	}, nil
+	return events.NewEvent(raw, inv, raw.FetchedAt.UTC())
 }
 
 // decodeBill decodes exactly one JSON object.
