@@ -101,8 +101,15 @@ func (p *Publisher) Publish(topic string, msgs ...*message.Message) error {
 // two header maps per event. It returns once JetStream has acknowledged every message, or with
 // the errors of those it did not; waiting ends with ctx. Safe for concurrent use.
 func (p *Publisher) PublishMsgs(ctx context.Context, msgs ...*nats.Msg) error {
+	return p.PublishMsgsAsync(msgs...)(ctx)
+}
+
+// PublishMsgsAsync is PublishMsgs in two steps: it sends msgs at once and returns the wait for
+// their PubAcks. The normalizer sends on its mapping workers, whose stacks have grown, and waits
+// on the router's goroutine: sending from a fresh goroutine grew its stack for every record.
+func (p *Publisher) PublishMsgsAsync(msgs ...*nats.Msg) (wait func(ctx context.Context) error) {
 	if p.closed.Load() {
-		return ErrPublisherClosed
+		return func(context.Context) error { return ErrPublisherClosed }
 	}
 	futures := make([]jetstream.PubAckFuture, len(msgs))
 	var errs []error
@@ -112,12 +119,14 @@ func (p *Publisher) PublishMsgs(ctx context.Context, msgs ...*nats.Msg) error {
 			errs = append(errs, fmt.Errorf("bus: publish to %s: %w", m.Subject, unavailable(err)))
 		}
 	}
-	for i, f := range futures {
-		if f != nil {
-			errs = append(errs, waitPubAck(ctx, msgs[i].Subject, f))
+	return func(ctx context.Context) error {
+		for i, f := range futures {
+			if f != nil {
+				errs = append(errs, waitPubAck(ctx, msgs[i].Subject, f))
+			}
 		}
+		return errors.Join(errs...)
 	}
-	return errors.Join(errs...)
 }
 
 func waitPubAck(ctx context.Context, subject string, f jetstream.PubAckFuture) error {

@@ -156,6 +156,11 @@ func (s *Subscriber) Close() error {
 	}
 	// A flush (PING/PONG) returns once the server has read everything written before it.
 	// Failing (NATS down) is no reason to fail a stop: the unconfirmed messages are redelivered.
+	// A connection that is reconnecting would only answer after CloseTimeout.
+	if !s.cfg.Conn.IsConnected() {
+		s.cfg.Logger.Warn("acknowledgements not confirmed at close (NATS unreachable); JetStream redelivers those messages")
+		return nil
+	}
 	if err := s.cfg.Conn.FlushTimeout(s.cfg.CloseTimeout); err != nil {
 		s.cfg.Logger.Warn("acknowledgements not confirmed at close; JetStream redelivers those messages", slog.String("error", err.Error()))
 	}

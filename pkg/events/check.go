@@ -26,7 +26,7 @@ func (cs ChargingSession) Check() error {
 		c.fail("duration_seconds", "%d is negative", *cs.DurationSeconds)
 	}
 	if l := cs.Location; l != nil {
-		c.optional("location.country_code", l.CountryCode, upper(2))
+		c.optional("location.country_code", l.CountryCode, countryCode)
 		if l.Latitude != nil && (*l.Latitude < -90 || *l.Latitude > 90) {
 			c.fail("location.latitude", "%v is outside [-90, 90]", *l.Latitude)
 		}
@@ -41,7 +41,7 @@ func (cs ChargingSession) Check() error {
 	c.optional("energy_kwh", cs.EnergyKWh, decimal)
 	c.lineItems(cs.LineItems)
 	c.optional("total_amount", cs.TotalAmount, decimal)
-	c.optional("currency", cs.Currency, upper(3))
+	c.optional("currency", cs.Currency, currency)
 	c.optional("source_updated_at", cs.SourceUpdatedAt, timestamp)
 	c.lineage(cs.Lineage)
 	return c.err
@@ -57,13 +57,15 @@ func (inv Invoice) Check() error {
 	c.optional("total_amount", inv.TotalAmount, decimal)
 	c.optional("total_net", inv.TotalNet, decimal)
 	c.optional("total_gross", inv.TotalGross, decimal)
-	c.optional("currency", inv.Currency, upper(3))
+	c.optional("currency", inv.Currency, currency)
 	c.lineItems(inv.LineItems)
 	if inv.SessionIDs == nil {
 		c.fail("session_ids", "is null, want an array")
 	}
 	for i, id := range inv.SessionIDs {
-		c.required(fmt.Sprintf("session_ids[%d]", i), id, canonicalID)
+		if c.err == nil && canonicalID(id) != nil {
+			c.required(fmt.Sprintf("session_ids[%d]", i), id, canonicalID)
+		}
 	}
 	c.optional("document_url", inv.DocumentURL, absoluteURI)
 	c.optional("source_updated_at", inv.SourceUpdatedAt, timestamp)
@@ -129,12 +131,16 @@ func (c *checker) lineItems(items []LineItem) {
 		c.fail("line_items", "is null, want an array")
 	}
 	for i, li := range items {
-		f := fmt.Sprintf("line_items[%d].", i)
-		c.optional(f+"quantity", li.Quantity, decimal)
-		c.optional(f+"unit_price", li.UnitPrice, decimal)
-		c.required(f+"amount", li.Amount, decimal)
-		c.required(f+"currency", li.Currency, upper(3))
-		c.optional(f+"time", li.Time, timestamp)
+		// Field names are formatted only on failure: this runs for every line item.
+		item := checker{}
+		item.optional("quantity", li.Quantity, decimal)
+		item.optional("unit_price", li.UnitPrice, decimal)
+		item.required("amount", li.Amount, decimal)
+		item.required("currency", li.Currency, currency)
+		item.optional("time", li.Time, timestamp)
+		if item.err != nil && c.err == nil {
+			c.err = fmt.Errorf("line_items[%d].%w", i, item.err)
+		}
 	}
 }
 
@@ -178,6 +184,11 @@ func digits(s string) bool {
 	}
 	return true
 }
+
+var (
+	currency    = upper(3)
+	countryCode = upper(2)
+)
 
 // upper returns the rule ^[A-Z]{n}$ (ISO 4217 currency: 3, ISO 3166-1 country: 2).
 func upper(n int) func(string) error {

@@ -208,13 +208,18 @@ func (n *Normalizer) handler(p providers.Provider, w *workers) message.NoPublish
 		if err != nil {
 			return fmt.Errorf("%w: %w", events.ErrUnmappable, err)
 		}
-		var out []*nats.Msg
-		w.do(func() { out, err = n.mapRecord(p, raw) })
+		var wait func(context.Context) error
+		w.do(func() {
+			var out []*nats.Msg
+			if out, err = n.mapRecord(p, raw); err == nil {
+				// Sent in the order Map returned them (so in that order within each subject).
+				wait = n.pub.PublishMsgsAsync(out...)
+			}
+		})
 		if err != nil {
 			return err
 		}
-		// Published in the order Map returned them (so in that order within each subject).
-		if err := n.pub.PublishMsgs(msg.Context(), out...); err != nil {
+		if err := wait(msg.Context()); err != nil {
 			return fmt.Errorf("normalize: events of %s record %s: %w", raw.Subject(), raw.RecordID, err)
 		}
 		n.metrics.processed.WithLabelValues(name).Inc()

@@ -129,7 +129,9 @@ func (s *Sink) Run(ctx context.Context) error {
 	// Acks are buffered by the connection: a process that exits right after Run returns (a
 	// SIGTERM) would lose those of the last batch, and JetStream would deliver its rows again.
 	// A flush (PING/PONG) returns once the server has read everything written before it.
-	if err := s.js.Conn().FlushTimeout(s.cfg.ShutdownTimeout); err != nil {
+	if nc := s.js.Conn(); !nc.IsConnected() {
+		s.log.Warn("acknowledgements not confirmed at shutdown (NATS unreachable); JetStream may redeliver those messages")
+	} else if err := nc.FlushTimeout(s.cfg.ShutdownTimeout); err != nil {
 		s.log.Warn("acknowledgements not confirmed at shutdown; JetStream may redeliver those messages", slog.String("error", err.Error()))
 	}
 	return errors.Join(errs...)
