@@ -28,18 +28,22 @@ const (
 
 // RawMsg builds the NATS message of a raw record, with Nats-Msg-Id = ce-id.
 func RawMsg(r Raw) *nats.Msg {
-	h := nats.Header{}
-	h[HeaderSpecVersion] = []string{"1.0"}
-	h[HeaderID] = []string{r.ID}
-	h[HeaderSource] = []string{r.Source()}
-	h[HeaderType] = []string{r.Type()}
-	h[HeaderTime] = []string{r.FetchedAt.UTC().Format(time.RFC3339Nano)}
-	h[HeaderSubject] = []string{r.RecordID}
-	h[HeaderContentType] = []string{"application/json"}
-	h[HeaderFetchedAt] = []string{r.FetchedAt.UTC().Format(time.RFC3339Nano)}
-	h[HeaderScope] = []string{r.Scope}
-	h[HeaderResource] = []string{r.Resource}
-	h[nats.MsgIdHdr] = []string{r.ID}
+	// The poller builds one per record: the map is sized once, the time formatted once, and
+	// every value slice cut from one backing array.
+	fetched := r.FetchedAt.UTC().Format(time.RFC3339Nano)
+	v := [...]string{"1.0", r.ID, r.Source(), r.Type(), fetched, r.RecordID, "application/json", fetched, r.Scope, r.Resource, r.ID}
+	h := make(nats.Header, len(v))
+	h[HeaderSpecVersion] = v[0:1:1]
+	h[HeaderID] = v[1:2:2]
+	h[HeaderSource] = v[2:3:3]
+	h[HeaderType] = v[3:4:4]
+	h[HeaderTime] = v[4:5:5]
+	h[HeaderSubject] = v[5:6:6]
+	h[HeaderContentType] = v[6:7:7]
+	h[HeaderFetchedAt] = v[7:8:8]
+	h[HeaderScope] = v[8:9:9]
+	h[HeaderResource] = v[9:10:10]
+	h[nats.MsgIdHdr] = v[10:11:11]
 	return &nats.Msg{Subject: r.Subject(), Header: h, Data: r.Data}
 }
 

@@ -32,20 +32,41 @@ func (r Raw) Source() string { return "/providers/" + r.Provider + "/" + r.Scope
 // RawID is the deterministic id of a provider record: unchanged content gives the same id,
 // changed content a new one (an update).
 func RawID(provider, resource, recordID string, payload []byte) string {
-	return hashID(provider, resource, recordID, string(payload))
+	// The poller hashes every record: the payload is written as is, not copied into a string
+	// and back, and the short parts go through a stack buffer.
+	var buf [256]byte
+	h := sha256.New()
+	h.Write(appendParts(buf[:0], provider, resource, recordID))
+	h.Write(payload)
+	h.Write(partEnd[:])
+	var sum [sha256.Size]byte
+	return idText(h.Sum(sum[:0]))
 }
 
 // EventID is the deterministic id of a canonical event derived from a source record version.
 func EventID(provider, typ, sourceID, sourceVersion string) string {
-	return hashID(provider, typ, sourceID, sourceVersion)
+	var buf [256]byte
+	h := sha256.New()
+	h.Write(appendParts(buf[:0], provider, typ, sourceID, sourceVersion))
+	var sum [sha256.Size]byte
+	return idText(h.Sum(sum[:0]))
 }
 
-func hashID(parts ...string) string {
-	h := sha256.New()
+// partEnd ends each hashed part, so ("ab", "c") and ("a", "bc") differ.
+var partEnd = [1]byte{0}
+
+func appendParts(b []byte, parts ...string) []byte {
 	for _, p := range parts {
-		h.Write([]byte(p))
-		h.Write([]byte{0})
+		b = append(b, p...)
+		b = append(b, partEnd[:]...)
 	}
-	// 128 bits: collision-free for any realistic volume, and short enough for Nats-Msg-Id.
-	return hex.EncodeToString(h.Sum(nil)[:16])
+	return b
+}
+
+// idText is the id of a digest: 128 bits, collision-free for any realistic volume and short
+// enough for Nats-Msg-Id.
+func idText(sum []byte) string {
+	var out [32]byte
+	hex.Encode(out[:], sum[:16])
+	return string(out[:])
 }

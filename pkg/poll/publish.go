@@ -18,19 +18,27 @@ type pipeline struct {
 	js      jetstream.JetStream
 	window  int
 	backoff Backoff
-	queue   []inflight
-	safe    Checkpoint // highest checkpoint all of whose records are durable
-	dirty   bool       // safe changed since the last commit
-	acked   int        // records acknowledged so far
-	commit  func(ctx context.Context, cp Checkpoint) error
+	// queue holds the entries in emit order: queue[head:] are unsettled. Settled entries are
+	// zeroed (their messages freed) and the live ones moved back to the start when the array is
+	// full, instead of append copying them into ever new arrays.
+	queue  []inflight
+	head   int
+	safe   Checkpoint // highest checkpoint all of whose records are durable
+	dirty  bool       // safe changed since the last commit
+	acked  int        // records acknowledged so far
+	commit func(ctx context.Context, cp Checkpoint) error
 	// commitEvery is how many acknowledged records may pass between checkpoint writes.
 	commitEvery int
 	sinceCommit int
 }
 
 type inflight struct {
-	msg  *nats.Msg // nil for a checkpoint marker
-	fut  jetstream.PubAckFuture
+	msg *nats.Msg // nil for a checkpoint marker
+	fut jetstream.PubAckFuture
+	// ok and fail are fut's channels, asked for once: each call takes the jetstream client's
+	// lock, which the goroutine receiving the acks needs too.
+	ok   <-chan *jetstream.PubAck
+	fail <-chan error
 	next Checkpoint
 	done bool  // the outcome is known
 	err  error // the async publish's outcome once done
@@ -42,26 +50,35 @@ func (e *inflight) result(ctx context.Context, block bool) (ready bool, err erro
 	if e.fut == nil || e.done {
 		return true, e.err
 	}
-	var wait <-chan struct{}
-	if block {
-		wait = ctx.Done()
-	} else {
-		closed := make(chan struct{})
-		close(closed)
-		wait = closed
+	if e.ok == nil {
+		e.ok, e.fail = e.fut.Ok(), e.fut.Err()
 	}
-	select {
-	case <-e.fut.Ok():
-		e.done = true
-		return true, nil
-	case err := <-e.fut.Err():
-		e.done, e.err = true, err
-		return true, err
-	case <-wait:
-		if block {
-			return false, ctx.Err()
+	if !block {
+		// One channel per select: a non-blocking receive looks at an empty channel without
+		// locking it, where a select over both would lock both on every look.
+		select {
+		case <-e.ok:
+			e.done = true
+			return true, nil
+		default:
+		}
+		select {
+		case err := <-e.fail:
+			e.done, e.err = true, err
+			return true, err
+		default:
 		}
 		return false, nil
+	}
+	select {
+	case <-e.ok:
+		e.done = true
+		return true, nil
+	case err := <-e.fail:
+		e.done, e.err = true, err
+		return true, err
+	case <-ctx.Done():
+		return false, ctx.Err()
 	}
 }
 
@@ -78,13 +95,13 @@ func (p *pipeline) publish(ctx context.Context, msg *nats.Msg, next Checkpoint) 
 			if err := p.publishSync(ctx, msg); err != nil {
 				return err
 			}
-			p.queue = append(p.queue, inflight{next: next})
+			p.push(inflight{next: next})
 			return p.settleReady(ctx)
 		}
 		fut = f
 	}
-	p.queue = append(p.queue, inflight{msg: msg, fut: fut, next: next})
-	for len(p.queue) >= p.window {
+	p.push(inflight{msg: msg, fut: fut, next: next})
+	for p.pending() >= p.window {
 		if err := p.settleHead(ctx); err != nil {
 			return err
 		}
@@ -96,8 +113,8 @@ func (p *pipeline) publish(ctx context.Context, msg *nats.Msg, next Checkpoint) 
 
 // settleReady settles queued entries whose acks have already arrived, without waiting.
 func (p *pipeline) settleReady(ctx context.Context) error {
-	for len(p.queue) > 0 {
-		head := &p.queue[0]
+	for p.pending() > 0 {
+		head := &p.queue[p.head]
 		ready, asyncErr := head.result(ctx, false)
 		if !ready {
 			return nil
@@ -116,7 +133,7 @@ func (p *pipeline) settleReady(ctx context.Context) error {
 }
 
 func (p *pipeline) settleHead(ctx context.Context) error {
-	_, asyncErr := p.queue[0].result(ctx, true)
+	_, asyncErr := p.queue[p.head].result(ctx, true)
 	if errors.Is(asyncErr, ctx.Err()) && ctx.Err() != nil {
 		return asyncErr
 	}
@@ -125,19 +142,19 @@ func (p *pipeline) settleHead(ctx context.Context) error {
 
 // settle completes the head entry whose async outcome is asyncErr.
 func (p *pipeline) settle(ctx context.Context, asyncErr error) error {
-	head := p.queue[0]
+	head := p.queue[p.head]
 	if asyncErr != nil {
 		// The async publish failed (timeout, stream full, NATS restarting): publish the same
 		// message again synchronously. Its Nats-Msg-Id makes a late first copy harmless.
 		if err := p.publishSync(ctx, head.msg); err != nil {
 			return fmt.Errorf("poll: publish %s after async failure (%v): %w", head.msg.Subject, asyncErr, err)
 		}
-		p.queue[0].err = nil
+		p.queue[p.head].err = nil
 	}
 	if head.msg != nil {
 		p.acked++
 	}
-	p.queue = p.queue[1:]
+	p.pop()
 	if head.next != "" {
 		p.safe, p.dirty = head.next, true
 		p.sinceCommit++
@@ -146,6 +163,27 @@ func (p *pipeline) settle(ctx context.Context, asyncErr error) error {
 		}
 	}
 	return nil
+}
+
+// pending is the number of unsettled entries.
+func (p *pipeline) pending() int { return len(p.queue) - p.head }
+
+func (p *pipeline) push(e inflight) {
+	if len(p.queue) == cap(p.queue) && p.head >= len(p.queue)/2 {
+		n := copy(p.queue, p.queue[p.head:])
+		clear(p.queue[n:])
+		p.queue, p.head = p.queue[:n], 0
+	}
+	p.queue = append(p.queue, e)
+}
+
+// pop removes the head entry, which is settled.
+func (p *pipeline) pop() {
+	p.queue[p.head] = inflight{}
+	p.head++
+	if p.head == len(p.queue) {
+		p.queue, p.head = p.queue[:0], 0
+	}
 }
 
 func (p *pipeline) publishSync(ctx context.Context, msg *nats.Msg) error {
@@ -164,7 +202,7 @@ func (p *pipeline) publishSync(ctx context.Context, msg *nats.Msg) error {
 // drain waits for every in-flight publish and commits the safe checkpoint, also when a
 // publish failed: what was acknowledged before it need not be fetched again.
 func (p *pipeline) drain(ctx context.Context) error {
-	for len(p.queue) > 0 {
+	for p.pending() > 0 {
 		if err := p.settleHead(ctx); err != nil {
 			return errors.Join(err, p.flush(ctx))
 		}

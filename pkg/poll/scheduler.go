@@ -323,6 +323,12 @@ func (s *Scheduler) cycle(ctx context.Context, scope string) error {
 		},
 	}
 	published := 0
+	// The fetched counter of the last resource seen: a source emits one resource at a time, and
+	// looking the child up by its labels for every record costs more than the increment.
+	var (
+		fetched         prometheus.Counter
+		fetchedResource string
+	)
 	fetchErr := s.src.Fetch(ctx, scope, cp, func(r Record) error {
 		if r.Data == nil {
 			return p.publish(ctx, nil, r.Next)
@@ -336,7 +342,10 @@ func (s *Scheduler) cycle(ctx context.Context, scope string) error {
 			FetchedAt: s.cfg.Now(),
 			Data:      r.Data,
 		}
-		s.metrics.fetched.WithLabelValues(s.cfg.Provider, r.Resource).Inc()
+		if fetched == nil || r.Resource != fetchedResource {
+			fetched, fetchedResource = s.metrics.fetched.WithLabelValues(s.cfg.Provider, r.Resource), r.Resource
+		}
+		fetched.Inc()
 		published++
 		return p.publish(ctx, events.RawMsg(raw), r.Next)
 	})

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -502,5 +504,81 @@ func TestProviderNewSourceFromSettings(t *testing.T) {
 	}
 	if strings.Contains(err.Error(), bemo.SimAccessToken) {
 		t.Errorf("the error shows a secret: %v", err)
+	}
+}
+
+// The source polls every account at once against one host: each account's connection must be
+// kept between its pages, not closed as one too many idle (the default transport keeps two per
+// host) and dialled again.
+func TestClientReusesConnectionsAcrossAccounts(t *testing.T) {
+	s := bemo.Provider{}.NewSimulator(sim.Options{Seed: 1, Records: 20, Now: fixed(testNow)})
+	var (
+		mu    sync.Mutex
+		dials int
+	)
+	srv := httptest.NewUnstartedServer(s)
+	srv.Config.ConnState = func(_ net.Conn, state http.ConnState) {
+		if state == http.StateNew {
+			mu.Lock()
+			dials++
+			mu.Unlock()
+		}
+	}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	cfg := testConfig(srv.URL) // three accounts: one more than the default transport keeps
+	c := newClient(t, cfg, nil)
+	const pages = 20
+	// Page by page, every account at once: all connections are busy, then all idle.
+	for range pages {
+		var wg sync.WaitGroup
+		for _, acc := range cfg.Accounts {
+			wg.Go(func() {
+				if _, err := c.Sessions(t.Context(), acc, bemo.SessionsQuery{}); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+	}
+	// One per account, and a few more when a page is asked for just before the connection of
+	// the previous one is back in the pool (the transport returns it asynchronously).
+	mu.Lock()
+	defer mu.Unlock()
+	if dials > 2*len(cfg.Accounts) {
+		t.Errorf("%d connections for %d pages of %d accounts polled at once, want about one per account", dials, pages*len(cfg.Accounts), len(cfg.Accounts))
+	}
+}
+
+// Bodies without a Content-Length are read whole whatever their size, also when the previous
+// page (which sizes the next read's buffer) was smaller or larger.
+func TestClientReadsChunkedBodies(t *testing.T) {
+	sizes := []int{3, 400, 2, 5000, 0}
+	call := 0
+	srv := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := sizes[call]
+		call++
+		w.Write([]byte(`{"status":"Success","data":[`))
+		for i := range n {
+			if i > 0 {
+				w.Write([]byte(","))
+			}
+			w.Write([]byte(`{"sessionId":"s-` + strconv.Itoa(i) + `","pad":"` + strings.Repeat("x", 100) + `"}`))
+			w.(http.Flusher).Flush() // chunked: no Content-Length
+		}
+		w.Write([]byte(`]}`))
+	}))
+	c := newClient(t, testConfig(srv.URL), srv.Client())
+	for _, n := range sizes {
+		page, err := c.Sessions(t.Context(), "acc-1", bemo.SessionsQuery{Limit: 10000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page.Sessions) != n {
+			t.Fatalf("%d sessions, want %d", len(page.Sessions), n)
+		}
+		if n > 0 && !bytes.HasPrefix(page.Sessions[n-1], []byte(`{"sessionId":"s-`+strconv.Itoa(n-1)+`"`)) {
+			t.Fatalf("last session is %s", page.Sessions[n-1])
+		}
 	}
 }

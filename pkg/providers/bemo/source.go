@@ -88,7 +88,7 @@ func (s *Source) fetchDay(ctx context.Context, account string, day time.Time, em
 		}
 		ids := make([]string, len(p.Sessions))
 		for i, item := range p.Sessions {
-			ids[i] = recordID(item)
+			ids[i] = p.recordID(i)
 			if err := emit(poll.Record{Resource: Resource, ID: ids[i], Data: item}); err != nil {
 				return fmt.Errorf("bemo: account %q: emit session %q: %w", account, ids[i], err)
 			}
@@ -149,11 +149,31 @@ func utcDay(t time.Time) time.Time {
 // recordID is the session's sessionId when it is usable as a message header value, else a
 // stand-in derived from the bytes (stable, so a re-poll gives the same raw id).
 func recordID(item json.RawMessage) string {
-	var v struct {
-		SessionID string `json:"sessionId"`
+	id, decided := scanSessionID(item)
+	return recordIDOf(item, itemID{id: id, decided: decided})
+}
+
+// recordID is the record id of the page's session i, from the sessionId the page's scan read.
+func (p Page) recordID(i int) string {
+	if len(p.ids) != len(p.Sessions) {
+		return recordID(p.Sessions[i])
 	}
-	if json.Unmarshal(item, &v) == nil && validID(v.SessionID) {
-		return v.SessionID
+	return recordIDOf(p.Sessions[i], p.ids[i])
+}
+
+// recordIDOf is recordID of item whose sessionId the scanner read as r.
+func recordIDOf(item json.RawMessage, r itemID) string {
+	id := r.id
+	if !r.decided {
+		var v struct {
+			SessionID string `json:"sessionId"`
+		}
+		if json.Unmarshal(item, &v) == nil {
+			id = v.SessionID
+		}
+	}
+	if validID(id) {
+		return id
 	}
 	sum := sha256.Sum256(item)
 	return "no-session-id-" + hex.EncodeToString(sum[:8])
