@@ -24,28 +24,6 @@ import (
 // testNow is "now" in the tests: the simulator's sessions cover 2026-11-13 … 2026-11-20.
 var testNow = time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
 
-// clock is a settable test clock shared by a simulator and a source.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock(t time.Time) *clock { return &clock{t: t} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = t
-}
-
-func fixed(t time.Time) func() time.Time { return func() time.Time { return t } }
-
 // testConfig points at a simulator served at url with its credentials, small pages (so ties
 // cross page boundaries) and fast retries.
 func testConfig(url string) bemo.Config {
@@ -61,26 +39,6 @@ func testConfig(url string) bemo.Config {
 	}
 }
 
-// counter counts the requests that reach h.
-type counter struct {
-	mu sync.Mutex
-	n  int
-	h  http.Handler
-}
-
-func (c *counter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	c.mu.Lock()
-	c.n++
-	c.mu.Unlock()
-	c.h.ServeHTTP(w, r)
-}
-
-func (c *counter) count() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.n
-}
-
 func newClient(t *testing.T, cfg bemo.Config, hc *http.Client) *bemo.Client {
 	t.Helper()
 	c, err := bemo.NewClient(cfg, hc)
@@ -88,14 +46,6 @@ func newClient(t *testing.T, cfg bemo.Config, hc *http.Client) *bemo.Client {
 		t.Fatal(err)
 	}
 	return c
-}
-
-// serve starts an httptest server for h.
-func serve(t *testing.T, h http.Handler) *httptest.Server {
-	t.Helper()
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
-	return srv
 }
 
 func day(s string) time.Time {
@@ -118,8 +68,8 @@ func startOf(t *testing.T, item json.RawMessage) string {
 }
 
 func TestClientPagesThroughTies(t *testing.T) {
-	s := bemo.Provider{}.NewSimulator(sim.Options{Seed: 7, Records: 300, Now: fixed(testNow)})
-	srv := serve(t, s)
+	s := bemo.Provider{}.NewSimulator(sim.Options{Seed: 7, Records: 300, Now: providertest.Fixed(testNow)})
+	srv := providertest.Serve(t, s)
 	one := newClient(t, func() bemo.Config { c := testConfig(srv.URL); c.PageSize = 1000; return c }(), srv.Client())
 	paged := newClient(t, func() bemo.Config { c := testConfig(srv.URL); c.PageSize = 2; return c }(), srv.Client())
 
@@ -164,11 +114,11 @@ func TestClientPagesThroughTies(t *testing.T) {
 }
 
 func TestClientKeepsSessionBytes(t *testing.T) {
-	envelope := readTestdata(t, "getsessionsbyaccount_200.json")
+	envelope := providertest.Testdata(t, "getsessionsbyaccount_200.json")
 	// An unknown field must survive byte for byte too.
 	envelope = bytes.Replace(envelope, []byte(`"zipCode": "10243"`), []byte(`"zipCode": "10243", "loyalty": {"card": 7.10}`), 1)
 	var got http.Header
-	srv := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := providertest.Serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		got = r.Header.Clone()
 		got.Set("X-Query", r.URL.RawQuery)
 		got.Set("X-Path", r.URL.Path)
@@ -203,9 +153,9 @@ func TestClientKeepsSessionBytes(t *testing.T) {
 }
 
 func TestClientAcceptRangeCapsPageSize(t *testing.T) {
-	srv := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := providertest.Serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Accept-Range", "2")
-		w.Write(readTestdata(t, "getsessionsbyaccount_200.json")) // two sessions although limit=3
+		w.Write(providertest.Testdata(t, "getsessionsbyaccount_200.json")) // two sessions although limit=3
 	}))
 	page, err := newClient(t, testConfig(srv.URL), srv.Client()).Sessions(t.Context(), "acc-1", bemo.SessionsQuery{})
 	if err != nil {
@@ -218,7 +168,7 @@ func TestClientAcceptRangeCapsPageSize(t *testing.T) {
 
 func TestClientHonoursRetryAfter(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		s := bemo.Provider{}.NewSimulator(sim.Options{Seed: 1, Records: 20, Now: fixed(testNow)})
+		s := bemo.Provider{}.NewSimulator(sim.Options{Seed: 1, Records: 20, Now: providertest.Fixed(testNow)})
 		calls := 0
 		h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			calls++
@@ -249,8 +199,8 @@ func TestClientHonoursRetryAfter(t *testing.T) {
 
 func TestClientRetriesServerErrors(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		s := bemo.Provider{}.NewSimulator(sim.Options{Seed: 1, Records: 20, Now: fixed(testNow), Faults: sim.Faults{ServerErrorEvery: 1}})
-		ok := bemo.Provider{}.NewSimulator(sim.Options{Seed: 1, Records: 20, Now: fixed(testNow)})
+		s := bemo.Provider{}.NewSimulator(sim.Options{Seed: 1, Records: 20, Now: providertest.Fixed(testNow), Faults: sim.Faults{ServerErrorEvery: 1}})
+		ok := bemo.Provider{}.NewSimulator(sim.Options{Seed: 1, Records: 20, Now: providertest.Fixed(testNow)})
 		calls := 0
 		h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			calls++
@@ -272,7 +222,7 @@ func TestClientRetriesServerErrors(t *testing.T) {
 
 func TestClientMalformedBodyIsRetriedThenReported(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		c := &counter{h: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c := &providertest.Counter{H: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			w.Write([]byte(`{"status":"Success","errors":null,"data":[{"sessionId":"3fc8`)) // cut short
 		})}
 		cfg := testConfig("http://bemo.invalid")
@@ -281,8 +231,8 @@ func TestClientMalformedBodyIsRetriedThenReported(t *testing.T) {
 		if err == nil {
 			t.Fatal("a truncated body was accepted")
 		}
-		if c.count() != 3 {
-			t.Errorf("%d requests, want 3 attempts", c.count())
+		if c.Count() != 3 {
+			t.Errorf("%d requests, want 3 attempts", c.Count())
 		}
 		if errors.Is(err, poll.ErrAuth) || errors.Is(err, poll.ErrPermanent) {
 			t.Errorf("a malformed page is neither auth nor permanent: %v", err)
@@ -338,7 +288,7 @@ func TestClientRefusals(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				c := &counter{h: bemo.Provider{}.NewSimulator(sim.Options{Seed: 1, Records: 10, Now: fixed(testNow), Faults: tc.faults})}
+				c := &providertest.Counter{H: bemo.Provider{}.NewSimulator(sim.Options{Seed: 1, Records: 10, Now: providertest.Fixed(testNow), Faults: tc.faults})}
 				cfg := testConfig("http://bemo.invalid")
 				if tc.cfg != nil {
 					tc.cfg(&cfg)
@@ -357,8 +307,8 @@ func TestClientRefusals(t *testing.T) {
 				if err != nil && strings.Contains(err.Error(), bemo.SimAccessToken) {
 					t.Errorf("error shows the access token: %v", err)
 				}
-				if c.count() != 1 {
-					t.Errorf("%d requests: a refusal must not be retried", c.count())
+				if c.Count() != 1 {
+					t.Errorf("%d requests: a refusal must not be retried", c.Count())
 				}
 			})
 		})
@@ -366,18 +316,18 @@ func TestClientRefusals(t *testing.T) {
 }
 
 func TestClientMaxPageBytes(t *testing.T) {
-	c := &counter{h: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Write(readTestdata(t, "getsessionsbyaccount_200.json"))
+	c := &providertest.Counter{H: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write(providertest.Testdata(t, "getsessionsbyaccount_200.json"))
 	})}
-	srv := serve(t, c)
+	srv := providertest.Serve(t, c)
 	cfg := testConfig(srv.URL)
 	cfg.MaxPageBytes = 1024
 	_, err := newClient(t, cfg, srv.Client()).Sessions(t.Context(), "acc-1", bemo.SessionsQuery{})
 	if !errors.Is(err, poll.ErrPermanent) || !strings.Contains(err.Error(), "BEMO_MAX_PAGE_BYTES") || !strings.Contains(err.Error(), "BEMO_PAGE_SIZE") {
 		t.Fatalf("oversized page: %v; want a permanent error naming BEMO_MAX_PAGE_BYTES and BEMO_PAGE_SIZE", err)
 	}
-	if c.count() != 1 {
-		t.Errorf("%d requests: an oversized page is not retried", c.count())
+	if c.Count() != 1 {
+		t.Errorf("%d requests: an oversized page is not retried", c.Count())
 	}
 }
 
@@ -399,7 +349,7 @@ func TestDecodeErrorSeedExamples(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.file, func(t *testing.T) {
-			err := bemo.DecodeError(tc.status, readTestdata(t, tc.file))
+			err := bemo.DecodeError(tc.status, providertest.Testdata(t, tc.file))
 			if err.Code != tc.code || err.Message == "" {
 				t.Errorf("decoded %+v, want code %s and a message", err, tc.code)
 			}
@@ -417,7 +367,7 @@ func FuzzDecodeEnvelope(f *testing.F) {
 		"getsessionsbyaccount_200.json", "getsessionsbyaccount_400_invalidfromdate.json",
 		"getsessionsbyaccount_401_tokenexpired.json", "getsessionsbyaccount_404.json", "getsessionsbyaccount_500.json",
 	} {
-		f.Add(readTestdata(f, name))
+		f.Add(providertest.Testdata(f, name))
 	}
 	for _, s := range []string{``, `null`, `[]`, `{}`, `{"status":"Success","data":null}`, `{"status":"Success","data":[1,"x",null]}`,
 		`{"status":"Success","data":{}}`, `{"status":"Error","errors":[{"code":7}]}`, ` {"status":"Success"} trailing`} {
@@ -473,21 +423,7 @@ func TestConfigValidate(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := valid
 			tc.mod(&cfg)
-			err := cfg.Validate()
-			if tc.want == nil {
-				if err != nil {
-					t.Fatalf("Validate() = %v, want nil", err)
-				}
-				return
-			}
-			if !errors.Is(err, config.ErrInvalid) {
-				t.Fatalf("Validate() = %v, want an error wrapping config.ErrInvalid", err)
-			}
-			for _, w := range tc.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("Validate() = %q, does not say %q", err, w)
-				}
-			}
+			providertest.CheckValidate(t, cfg.Validate(), tc.want)
 		})
 	}
 }
@@ -511,7 +447,7 @@ func TestProviderNewSourceFromSettings(t *testing.T) {
 // kept between its pages, not closed as one too many idle (the default transport keeps two per
 // host) and dialled again.
 func TestClientReusesConnectionsAcrossAccounts(t *testing.T) {
-	s := bemo.Provider{}.NewSimulator(sim.Options{Seed: 1, Records: 20, Now: fixed(testNow)})
+	s := bemo.Provider{}.NewSimulator(sim.Options{Seed: 1, Records: 20, Now: providertest.Fixed(testNow)})
 	var (
 		mu    sync.Mutex
 		dials int
@@ -555,7 +491,7 @@ func TestClientReusesConnectionsAcrossAccounts(t *testing.T) {
 func TestClientReadsChunkedBodies(t *testing.T) {
 	sizes := []int{3, 400, 2, 5000, 0}
 	call := 0
-	srv := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := providertest.Serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		n := sizes[call]
 		call++
 		w.Write([]byte(`{"status":"Success","data":[`))

@@ -4,9 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"flag"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -14,21 +11,11 @@ import (
 
 	"github.com/chargeline/chargeline/pkg/events"
 	"github.com/chargeline/chargeline/pkg/providers/bemo"
+	"github.com/chargeline/chargeline/pkg/providers/providertest"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata/*.golden.json from the current mapping")
 
 // seedSessions are the seed's own example records (its 200 OK representation, data[0] and data[1]).
 var seedSessions = []string{"getsessionsbyaccount_200_data0", "getsessionsbyaccount_200_data1"}
-
-func readTestdata(t testing.TB, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
 
 // rawOf wraps session JSON as the poller would have published it.
 func rawOf(data []byte) events.Raw {
@@ -67,70 +54,20 @@ func mapOne(t *testing.T, data []byte) events.ChargingSession {
 func TestMapGolden(t *testing.T) {
 	for _, name := range seedSessions {
 		t.Run(name, func(t *testing.T) {
-			data := bytes.TrimSpace(readTestdata(t, name+".json"))
+			data := bytes.TrimSpace(providertest.Testdata(t, name+".json"))
 			evs, err := bemo.Provider{}.Map(rawOf(data))
 			if err != nil {
 				t.Fatalf("Map: %v", err)
 			}
-			type golden struct {
-				ID       string          `json:"ce_id"`
-				Type     string          `json:"type"`
-				Provider string          `json:"provider"`
-				Source   string          `json:"ce_source"`
-				Subject  string          `json:"ce_subject"`
-				Time     time.Time       `json:"ce_time"`
-				Data     json.RawMessage `json:"data"`
-			}
-			var out []golden
-			for _, e := range evs {
-				out = append(out, golden{e.ID, e.Type, e.Provider, e.Source, e.Subject, e.Time, e.Data})
-			}
-			got, err := json.MarshalIndent(out, "", "  ")
-			if err != nil {
-				t.Fatal(err)
-			}
-			got = append(got, '\n')
-			path := filepath.Join("testdata", name+".golden.json")
-			if *update {
-				if err := os.WriteFile(path, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("%v (run go test ./pkg/providers/bemo -run Golden -update)", err)
-			}
-			if !bytes.Equal(got, want) {
-				t.Errorf("Map(%s) differs from %s (review, then -update):\n%s", name, path, got)
-			}
+			providertest.Golden(t, name, evs)
 		})
 	}
 }
 
-// deleted marks a field patch removes.
-var deleted = &struct{}{}
-
 // patch returns the seed's data[0] with fields replaced (or deleted).
 func patch(t *testing.T, fields map[string]any) []byte {
 	t.Helper()
-	dec := json.NewDecoder(bytes.NewReader(readTestdata(t, seedSessions[0]+".json")))
-	dec.UseNumber()
-	var m map[string]any
-	if err := dec.Decode(&m); err != nil {
-		t.Fatal(err)
-	}
-	for k, v := range fields {
-		if v == deleted {
-			delete(m, k)
-			continue
-		}
-		m[k] = v
-	}
-	b, err := json.Marshal(m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
+	return providertest.Patch(t, providertest.Testdata(t, seedSessions[0]+".json"), fields)
 }
 
 // tx is the seed's transaction with fields replaced (or deleted).
@@ -140,14 +77,7 @@ func tx(fields map[string]any) map[string]any {
 		"quantity": json.Number("16.53"), "quantityUnit": "L", "tariffCode": nil,
 		"totalAmount": json.Number("20.0"), "transactionDate": "2021-02-11T03:38:10Z", "unitPrice": json.Number("1.21"),
 	}
-	for k, v := range fields {
-		if v == deleted {
-			delete(m, k)
-			continue
-		}
-		m[k] = v
-	}
-	return m
+	return providertest.Apply(m, fields)
 }
 
 func txs(list ...map[string]any) []any {
@@ -167,7 +97,7 @@ func TestMap(t *testing.T) {
 	}{
 		{
 			name:  "seed record maps every field",
-			input: func(t *testing.T) []byte { return readTestdata(t, seedSessions[0]+".json") },
+			input: func(t *testing.T) []byte { return providertest.Testdata(t, seedSessions[0]+".json") },
 			check: func(t *testing.T, cs events.ChargingSession) {
 				eq(t, "id", cs.ID, "bemo:3fc8e82f-ec81-4ba3-a021-00d9db4c86db")
 				eq(t, "account", cs.Account, "acc-seed")
@@ -221,7 +151,7 @@ func TestMap(t *testing.T) {
 		},
 		{
 			name:  "no end date: no duration, event time is the start",
-			input: func(t *testing.T) []byte { return patch(t, map[string]any{"sessionEndDate": deleted}) },
+			input: func(t *testing.T) []byte { return patch(t, map[string]any{"sessionEndDate": providertest.Deleted}) },
 			check: func(t *testing.T, cs events.ChargingSession) {
 				eq(t, "ended_at", cs.EndedAt, "")
 				if cs.DurationSeconds != nil {
@@ -296,9 +226,9 @@ func TestMapUnmappable(t *testing.T) {
 		{"a JSON array", func(*testing.T) []byte { return []byte(`[]`) }},
 		{"JSON null", func(*testing.T) []byte { return []byte(`null`) }},
 		{"data after the object", func(t *testing.T) []byte { return append(patch(t, nil), `{}`...) }},
-		{"missing sessionId", func(t *testing.T) []byte { return patch(t, map[string]any{"sessionId": deleted}) }},
+		{"missing sessionId", func(t *testing.T) []byte { return patch(t, map[string]any{"sessionId": providertest.Deleted}) }},
 		{"sessionId with a line break", func(t *testing.T) []byte { return patch(t, map[string]any{"sessionId": "a\nb"}) }},
-		{"missing sessionStartDate", func(t *testing.T) []byte { return patch(t, map[string]any{"sessionStartDate": deleted}) }},
+		{"missing sessionStartDate", func(t *testing.T) []byte { return patch(t, map[string]any{"sessionStartDate": providertest.Deleted}) }},
 		{"malformed start date", func(t *testing.T) []byte { return patch(t, map[string]any{"sessionStartDate": "11/02/2021 03:37"}) }},
 		{"local time without timeZone", func(t *testing.T) []byte {
 			return patch(t, map[string]any{"sessionStartDate": "2021-02-11T03:37:49", "timeZone": ""})
@@ -311,10 +241,10 @@ func TestMapUnmappable(t *testing.T) {
 			return patch(t, map[string]any{"transactions": txs(tx(map[string]any{"quantity": true}))})
 		}},
 		{"missing totalAmount", func(t *testing.T) []byte {
-			return patch(t, map[string]any{"transactions": txs(tx(map[string]any{"totalAmount": deleted}))})
+			return patch(t, map[string]any{"transactions": txs(tx(map[string]any{"totalAmount": providertest.Deleted}))})
 		}},
 		{"missing currencyKey", func(t *testing.T) []byte {
-			return patch(t, map[string]any{"transactions": txs(tx(map[string]any{"currencyKey": deleted}))})
+			return patch(t, map[string]any{"transactions": txs(tx(map[string]any{"currencyKey": providertest.Deleted}))})
 		}},
 		{"huge exponent amount", func(t *testing.T) []byte {
 			return patch(t, map[string]any{"transactions": txs(tx(map[string]any{"totalAmount": num("1e400000")}))})
@@ -345,9 +275,9 @@ var decimalRE = regexp.MustCompile(`^-?(0|[1-9][0-9]*)(\.[0-9]+)?$`)
 
 func FuzzMap(f *testing.F) {
 	for _, name := range seedSessions {
-		f.Add(readTestdata(f, name+".json"))
+		f.Add(providertest.Testdata(f, name+".json"))
 	}
-	f.Add(readTestdata(f, "getsessionsbyaccount_200.json"))
+	f.Add(providertest.Testdata(f, "getsessionsbyaccount_200.json"))
 	for _, s := range []string{
 		`{}`, `null`, `[]`, `"x"`, `{"sessionId":"a","sessionStartDate":"2021-02-11T03:37:49"}`,
 		`{"sessionId":"a","sessionStartDate":"2021-02-11T03:37:49","timeZone":"+14:00","transactions":[{"totalAmount":1e30,"currencyKey":"eur","quantity":-0.0,"quantityUnit":"MWh"}]}`,
@@ -414,7 +344,7 @@ func FuzzMap(f *testing.F) {
 }
 
 func BenchmarkMap(b *testing.B) {
-	raw := rawOf(bytes.TrimSpace(readTestdata(b, seedSessions[0]+".json")))
+	raw := rawOf(bytes.TrimSpace(providertest.Testdata(b, seedSessions[0]+".json")))
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := (bemo.Provider{}).Map(raw); err != nil {

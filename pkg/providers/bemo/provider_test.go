@@ -14,7 +14,7 @@ var _ providers.Provider = bemo.Provider{}
 // TestConformance runs the shared provider suite against the Be-Mo simulator, with pages of 3
 // so page boundaries cut through sessions sharing a start time.
 func TestConformance(t *testing.T) {
-	now := fixed(testNow)
+	now := providertest.Fixed(testNow)
 	p := bemo.Provider{Now: now}
 	providertest.Run(t, p, providertest.Features{
 		Config: func(t testing.TB, baseURL string) config.Values {

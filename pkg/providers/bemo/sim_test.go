@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"cmp"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/chargeline/chargeline/pkg/providers/bemo"
+	"github.com/chargeline/chargeline/pkg/providers/providertest"
 	"github.com/chargeline/chargeline/pkg/providers/sim"
 )
 
@@ -45,43 +45,13 @@ func sessionsPath(acc, query string) string {
 	return "/reporting/v1/api/accounts/" + acc + "/sessions?" + query
 }
 
-// shape describes a JSON value's keys and value kinds, recursively (first array element).
-func shape(v any) any {
-	switch v := v.(type) {
-	case map[string]any:
-		m := map[string]any{}
-		for k, x := range v {
-			m[k] = shape(x)
-		}
-		return m
-	case []any:
-		if len(v) == 0 {
-			return "array"
-		}
-		return []any{shape(v[0])}
-	case nil:
-		return "null"
-	default:
-		return fmt.Sprintf("%T", v)
-	}
-}
-
-func decodeAny(t *testing.T, b []byte) any {
-	t.Helper()
-	var v any
-	if err := json.Unmarshal(b, &v); err != nil {
-		t.Fatalf("%v: %s", err, b)
-	}
-	return v
-}
-
 func TestSimulatorServesTheSeedShape(t *testing.T) {
-	s := bemo.Provider{}.NewSimulator(sim.Options{Seed: 1, Records: 50, Now: fixed(testNow)})
+	s := bemo.Provider{}.NewSimulator(sim.Options{Seed: 1, Records: 50, Now: providertest.Fixed(testNow)})
 	resp := get(t, s, sessionsPath("acc-1", "limit=1"), nil)
 	if resp.status != http.StatusOK {
 		t.Fatalf("status %d: %s", resp.status, resp.body)
 	}
-	got, want := shape(decodeAny(t, resp.body)), shape(decodeAny(t, readTestdata(t, "getsessionsbyaccount_200.json")))
+	got, want := providertest.Shape(providertest.DecodeJSON(t, resp.body)), providertest.Shape(providertest.DecodeJSON(t, providertest.Testdata(t, "getsessionsbyaccount_200.json")))
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("simulator response shape\n%v\ndiffers from the seed's\n%v", got, want)
 	}
@@ -108,22 +78,22 @@ func TestSimulatorErrorsAreTheSeedExamples(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			s := bemo.Provider{}.NewSimulator(sim.Options{Seed: 1, Records: 5, Now: fixed(testNow), Faults: tc.faults})
+			s := bemo.Provider{}.NewSimulator(sim.Options{Seed: 1, Records: 5, Now: providertest.Fixed(testNow), Faults: tc.faults})
 			resp := get(t, s, tc.path, tc.header)
 			if resp.status != tc.status {
 				t.Errorf("status %d, want %d", resp.status, tc.status)
 			}
-			if got, want := decodeAny(t, resp.body), decodeAny(t, readTestdata(t, tc.want)); !reflect.DeepEqual(got, want) {
-				t.Errorf("body %s\nwant the seed's %s", resp.body, readTestdata(t, tc.want))
+			if got, want := providertest.DecodeJSON(t, resp.body), providertest.DecodeJSON(t, providertest.Testdata(t, tc.want)); !reflect.DeepEqual(got, want) {
+				t.Errorf("body %s\nwant the seed's %s", resp.body, providertest.Testdata(t, tc.want))
 			}
 		})
 	}
 }
 
 func TestSimulatorIsDeterministic(t *testing.T) {
-	opts := sim.Options{Seed: 9, Records: 60, Now: fixed(testNow)}
+	opts := sim.Options{Seed: 9, Records: 60, Now: providertest.Fixed(testNow)}
 	a, b := bemo.Provider{}.NewSimulator(opts), bemo.Provider{}.NewSimulator(opts)
-	other := bemo.Provider{}.NewSimulator(sim.Options{Seed: 10, Records: 60, Now: fixed(testNow)})
+	other := bemo.Provider{}.NewSimulator(sim.Options{Seed: 10, Records: 60, Now: providertest.Fixed(testNow)})
 	path := sessionsPath("acc-2", "limit=1000")
 	if !bytes.Equal(get(t, a, path, nil).body, get(t, b, path, nil).body) {
 		t.Error("two simulators with the same options serve different data")
@@ -138,7 +108,7 @@ func TestSimulatorIsDeterministic(t *testing.T) {
 }
 
 func TestSimulatorOrderTiesAndLateArrivals(t *testing.T) {
-	clk := newClock(testNow)
+	clk := providertest.NewClock(testNow)
 	s := bemo.Provider{}.NewSimulator(sim.Options{Seed: 2, Records: 200, Now: clk.Now})
 	served := func() (n int) {
 		ties := 0

@@ -8,6 +8,7 @@ import (
 
 	"github.com/chargeline/chargeline/pkg/poll"
 	"github.com/chargeline/chargeline/pkg/providers/bemo"
+	"github.com/chargeline/chargeline/pkg/providers/providertest"
 	"github.com/chargeline/chargeline/pkg/providers/sim"
 )
 
@@ -20,41 +21,15 @@ func newSource(t *testing.T, cfg bemo.Config, hc *http.Client, now func() time.T
 	return src
 }
 
-func fetchAll(t *testing.T, src *bemo.Source, scope string, from poll.Checkpoint) []poll.Record {
-	t.Helper()
-	var recs []poll.Record
-	err := src.Fetch(t.Context(), scope, from, func(r poll.Record) error {
-		recs = append(recs, r)
-		return nil
-	})
-	if err != nil {
-		t.Fatalf("Fetch(%q, %q): %v", scope, from, err)
-	}
-	return recs
-}
-
-// split returns the markers' checkpoints and the ids of the data records after the last marker.
-func split(recs []poll.Record) (marks []poll.Checkpoint, open []string) {
-	for _, r := range recs {
-		if r.Data == nil {
-			marks = append(marks, r.Next)
-			open = nil
-			continue
-		}
-		open = append(open, r.ID)
-	}
-	return marks, open
-}
-
 func requestKey(acc, d string) string { return acc + " " + d + ".." + d }
 
 func TestSourceNeverRefetchesClosedDays(t *testing.T) {
-	s := bemo.Provider{}.NewSimulator(sim.Options{Seed: 3, Records: 200, Now: fixed(testNow)})
-	srv := serve(t, s)
-	src := newSource(t, testConfig(srv.URL), srv.Client(), fixed(testNow))
+	s := bemo.Provider{}.NewSimulator(sim.Options{Seed: 3, Records: 200, Now: providertest.Fixed(testNow)})
+	srv := providertest.Serve(t, s)
+	src := newSource(t, testConfig(srv.URL), srv.Client(), providertest.Fixed(testNow))
 
-	first := fetchAll(t, src, "acc-1", "")
-	marks, open := split(first)
+	first := providertest.FetchAll(t, src, "acc-1", "")
+	marks, open := providertest.Split(first)
 	var want []poll.Checkpoint
 	for d := day("2026-11-13"); !d.After(day("2026-11-19")); d = d.AddDate(0, 0, 1) {
 		want = append(want, bemo.CheckpointAt(d))
@@ -72,7 +47,7 @@ func TestSourceNeverRefetchesClosedDays(t *testing.T) {
 	}
 
 	before := s.Truth().Requests
-	again := fetchAll(t, src, "acc-1", marks[len(marks)-1])
+	again := providertest.FetchAll(t, src, "acc-1", marks[len(marks)-1])
 	after := s.Truth().Requests
 	for d := day("2026-11-12"); !d.After(day("2026-11-18")); d = d.AddDate(0, 0, 1) {
 		k := requestKey("acc-1", d.Format("2006-01-02"))
@@ -85,7 +60,7 @@ func TestSourceNeverRefetchesClosedDays(t *testing.T) {
 			t.Errorf("open day %s was not re-read", k)
 		}
 	}
-	marks2, ids := split(again)
+	marks2, ids := providertest.Split(again)
 	if len(marks2) != 0 {
 		t.Errorf("the re-poll moved the checkpoint: %q", marks2)
 	}
@@ -100,16 +75,16 @@ func TestSourceNeverRefetchesClosedDays(t *testing.T) {
 }
 
 func TestSourcePicksUpLateSessions(t *testing.T) {
-	clk := newClock(time.Date(2026, 11, 20, 6, 0, 0, 0, time.UTC))
+	clk := providertest.NewClock(time.Date(2026, 11, 20, 6, 0, 0, 0, time.UTC))
 	s := bemo.Provider{}.NewSimulator(sim.Options{Seed: 5, Records: 240, Now: clk.Now})
-	srv := serve(t, s)
+	srv := providertest.Serve(t, s)
 	src := newSource(t, testConfig(srv.URL), srv.Client(), clk.Now)
 
 	seen := map[string]bool{}
 	cps := map[string]poll.Checkpoint{}
 	pollAll := func() (fresh int) {
 		for _, acc := range bemo.SimAccounts() {
-			recs := fetchAll(t, src, acc, cps[acc])
+			recs := providertest.FetchAll(t, src, acc, cps[acc])
 			for _, r := range recs {
 				if r.Next != "" {
 					cps[acc] = r.Next
@@ -147,11 +122,11 @@ func TestSourcePicksUpLateSessions(t *testing.T) {
 }
 
 func TestSourceDefaultStartIs30DaysBack(t *testing.T) {
-	s := bemo.Provider{}.NewSimulator(sim.Options{Seed: 1, Records: 10, Now: fixed(testNow)})
-	srv := serve(t, s)
+	s := bemo.Provider{}.NewSimulator(sim.Options{Seed: 1, Records: 10, Now: providertest.Fixed(testNow)})
+	srv := providertest.Serve(t, s)
 	cfg := testConfig(srv.URL)
 	cfg.StartDate = ""
-	fetchAll(t, newSource(t, cfg, srv.Client(), fixed(testNow)), "acc-1", "")
+	providertest.FetchAll(t, newSource(t, cfg, srv.Client(), providertest.Fixed(testNow)), "acc-1", "")
 	req := s.Truth().Requests
 	if req[requestKey("acc-1", "2026-10-21")] != 1 || req[requestKey("acc-1", "2026-10-20")] != 0 {
 		t.Errorf("first poll did not start on 2026-10-21: %v", req)
@@ -159,34 +134,16 @@ func TestSourceDefaultStartIs30DaysBack(t *testing.T) {
 }
 
 func TestSourceStops(t *testing.T) {
-	s := bemo.Provider{}.NewSimulator(sim.Options{Seed: 1, Records: 30, Now: fixed(testNow)})
-	srv := serve(t, s)
-	src := newSource(t, testConfig(srv.URL), srv.Client(), fixed(testNow))
+	s := bemo.Provider{}.NewSimulator(sim.Options{Seed: 1, Records: 30, Now: providertest.Fixed(testNow)})
+	srv := providertest.Serve(t, s)
+	src := newSource(t, testConfig(srv.URL), srv.Client(), providertest.Fixed(testNow))
 	errStop := errors.New("stop")
-	tests := []struct {
-		name  string
-		scope string
-		from  poll.Checkpoint
-		emit  func(poll.Record) error
-		is    error
-	}{
-		{"unknown scope", "acc-9", "", func(poll.Record) error { return nil }, poll.ErrPermanent},
-		{"malformed checkpoint", "acc-1", "2026-11-19", func(poll.Record) error { return nil }, poll.ErrPermanent},
-		{"checkpoint without a date", "acc-1", `{"next_day":"soon"}`, func(poll.Record) error { return nil }, poll.ErrPermanent},
-		{"emit error", "acc-1", "", func(poll.Record) error { return errStop }, errStop},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			calls := 0
-			err := src.Fetch(t.Context(), tc.scope, tc.from, func(r poll.Record) error { calls++; return tc.emit(r) })
-			if !errors.Is(err, tc.is) {
-				t.Fatalf("Fetch = %v, want an error wrapping %v", err, tc.is)
-			}
-			if tc.is == errStop && calls != 1 {
-				t.Errorf("emit called %d times after it failed once", calls)
-			}
-		})
-	}
+	providertest.CheckFetchFailures(t, src, errStop, []providertest.FetchFailure{
+		{Name: "unknown scope", Scope: "acc-9", Is: poll.ErrPermanent},
+		{Name: "malformed checkpoint", Scope: "acc-1", From: "2026-11-19", Is: poll.ErrPermanent},
+		{Name: "checkpoint without a date", Scope: "acc-1", From: `{"next_day":"soon"}`, Is: poll.ErrPermanent},
+		{Name: "emit error", Scope: "acc-1", Emit: func(poll.Record) error { return errStop }, Is: errStop},
+	})
 }
 
 func TestSourceScopesAreAccounts(t *testing.T) {

@@ -5,9 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -23,28 +21,6 @@ import (
 // some exist only once the clock moves on, and the DST change of 2026-10-25 lies inside.
 var testNow = time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
 
-// clock is a settable test clock shared by simulators.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock(t time.Time) *clock { return &clock{t: t} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = t
-}
-
-func fixed(t time.Time) func() time.Time { return func() time.Time { return t } }
-
 // testConfig points at a simulator served at url with its token, small pages (so ties cross
 // page boundaries) and fast retries.
 func testConfig(url string) inpost.Config {
@@ -57,26 +33,6 @@ func testConfig(url string) inpost.Config {
 	}
 }
 
-// counter counts the requests that reach h.
-type counter struct {
-	mu sync.Mutex
-	n  int
-	h  http.Handler
-}
-
-func (c *counter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	c.mu.Lock()
-	c.n++
-	c.mu.Unlock()
-	c.h.ServeHTTP(w, r)
-}
-
-func (c *counter) count() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.n
-}
-
 func newClient(t *testing.T, cfg inpost.Config, hc *http.Client) *inpost.Client {
 	t.Helper()
 	c, err := inpost.NewClient(cfg, hc)
@@ -84,14 +40,6 @@ func newClient(t *testing.T, cfg inpost.Config, hc *http.Client) *inpost.Client 
 		t.Fatal(err)
 	}
 	return c
-}
-
-// serve starts an httptest server for h.
-func serve(t *testing.T, h http.Handler) *httptest.Server {
-	t.Helper()
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
-	return srv
 }
 
 // head is what the tests read of an MPK.
@@ -137,8 +85,8 @@ func listAll(t *testing.T, c *inpost.Client, org, order string) []json.RawMessag
 }
 
 func TestClientPagesThroughTies(t *testing.T) {
-	s := inpost.Provider{}.NewSimulator(sim.Options{Seed: 7, Records: 300, Now: fixed(testNow)})
-	srv := serve(t, s)
+	s := inpost.Provider{}.NewSimulator(sim.Options{Seed: 7, Records: 300, Now: providertest.Fixed(testNow)})
+	srv := providertest.Serve(t, s)
 	whole := newClient(t, testConfig(srv.URL), srv.Client())
 	paged := newClient(t, func() inpost.Config { c := testConfig(srv.URL); c.PageSize = 2; return c }(), srv.Client())
 
@@ -186,11 +134,11 @@ func TestClientPagesThroughTies(t *testing.T) {
 }
 
 func TestClientKeepsItemBytes(t *testing.T) {
-	body := readTestdata(t, "lista_200.json")
+	body := providertest.Testdata(t, "lista_200.json")
 	// An unknown field must survive byte for byte too.
 	body = bytes.Replace(body, []byte(`"name": "First",`), []byte(`"name": "First", "budget": {"limit": 7.10},`), 1)
 	var got http.Header
-	srv := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := providertest.Serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		got = r.Header.Clone()
 		got.Set("X-Query", r.URL.RawQuery)
 		got.Set("X-Path", r.URL.Path)
@@ -248,8 +196,8 @@ func TestPageMore(t *testing.T) {
 }
 
 func TestClientServerCapsPerPage(t *testing.T) {
-	s := inpost.Provider{}.NewSimulator(sim.Options{Seed: 3, Records: 400, Now: fixed(testNow)})
-	srv := serve(t, s)
+	s := inpost.Provider{}.NewSimulator(sim.Options{Seed: 3, Records: 400, Now: providertest.Fixed(testNow)})
+	srv := providertest.Serve(t, s)
 	cfg := testConfig(srv.URL)
 	cfg.PageSize = 500 // the simulator serves at most 100 and says so in per_page
 	c := newClient(t, cfg, srv.Client())
@@ -273,9 +221,9 @@ func TestClientServerCapsPerPage(t *testing.T) {
 }
 
 func TestClientGetsOneMPK(t *testing.T) {
-	clk := newClock(testNow)
+	clk := providertest.NewClock(testNow)
 	s := inpost.Provider{}.NewSimulator(sim.Options{Seed: 4, Records: 120, Now: clk.Now})
-	srv := serve(t, s)
+	srv := providertest.Serve(t, s)
 	c := newClient(t, testConfig(srv.URL), srv.Client())
 	listed := listAll(t, c, "2", inpost.SortAsc)
 	if len(listed) == 0 {
@@ -321,7 +269,7 @@ func jsonInt(n int64) string { b, _ := json.Marshal(n); return string(b) }
 
 func TestClientHonoursRetryAfter(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		s := inpost.Provider{}.NewSimulator(sim.Options{Seed: 1, Records: 20, Now: fixed(testNow)})
+		s := inpost.Provider{}.NewSimulator(sim.Options{Seed: 1, Records: 20, Now: providertest.Fixed(testNow)})
 		calls := 0
 		h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			calls++
@@ -351,8 +299,8 @@ func TestClientHonoursRetryAfter(t *testing.T) {
 
 func TestClientRetriesServerErrors(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		failing := inpost.Provider{}.NewSimulator(sim.Options{Seed: 1, Records: 20, Now: fixed(testNow), Faults: sim.Faults{ServerErrorEvery: 1}})
-		ok := inpost.Provider{}.NewSimulator(sim.Options{Seed: 1, Records: 20, Now: fixed(testNow)})
+		failing := inpost.Provider{}.NewSimulator(sim.Options{Seed: 1, Records: 20, Now: providertest.Fixed(testNow), Faults: sim.Faults{ServerErrorEvery: 1}})
+		ok := inpost.Provider{}.NewSimulator(sim.Options{Seed: 1, Records: 20, Now: providertest.Fixed(testNow)})
 		calls := 0
 		h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			calls++
@@ -381,7 +329,7 @@ func TestClientRetriesServerErrors(t *testing.T) {
 
 func TestClientMalformedBodyIsRetriedThenReported(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		c := &counter{h: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c := &providertest.Counter{H: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			w.Write([]byte(`{"count":3,"page":1,"per_page":30,"items":[{"id":3,"na`)) // cut short
 		})}
 		cfg := testConfig("http://inpost.invalid")
@@ -390,8 +338,8 @@ func TestClientMalformedBodyIsRetriedThenReported(t *testing.T) {
 		if err == nil {
 			t.Fatal("a truncated body was accepted")
 		}
-		if c.count() != 3 {
-			t.Errorf("%d requests, want 3 attempts", c.count())
+		if c.Count() != 3 {
+			t.Errorf("%d requests, want 3 attempts", c.Count())
 		}
 		if errors.Is(err, poll.ErrAuth) || errors.Is(err, poll.ErrPermanent) {
 			t.Errorf("a malformed page is neither auth nor permanent: %v", err)
@@ -442,7 +390,7 @@ func TestClientRefusals(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				c := &counter{h: inpost.Provider{}.NewSimulator(sim.Options{Seed: 1, Records: 10, Now: fixed(testNow), Faults: tc.faults})}
+				c := &providertest.Counter{H: inpost.Provider{}.NewSimulator(sim.Options{Seed: 1, Records: 10, Now: providertest.Fixed(testNow), Faults: tc.faults})}
 				cfg := testConfig("http://inpost.invalid")
 				if tc.cfg != nil {
 					tc.cfg(&cfg)
@@ -466,8 +414,8 @@ func TestClientRefusals(t *testing.T) {
 				if err != nil && strings.Contains(err.Error(), inpost.SimAccessToken) {
 					t.Errorf("error shows the access token: %v", err)
 				}
-				if c.count() != 1 {
-					t.Errorf("%d requests: a refusal must not be retried", c.count())
+				if c.Count() != 1 {
+					t.Errorf("%d requests: a refusal must not be retried", c.Count())
 				}
 			})
 		})
@@ -476,17 +424,17 @@ func TestClientRefusals(t *testing.T) {
 
 func TestClientMaxPageBytes(t *testing.T) {
 	// The seed's list with its items repeated: about 2 KiB.
-	body := bytes.Replace(readTestdata(t, "lista_200.json"), []byte(`"items": [`), []byte(`"items": [`+strings.Repeat(string(readTestdata(t, "struktura.json"))+",", 6)), 1)
-	c := &counter{h: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(body) })}
-	srv := serve(t, c)
+	body := bytes.Replace(providertest.Testdata(t, "lista_200.json"), []byte(`"items": [`), []byte(`"items": [`+strings.Repeat(string(providertest.Testdata(t, "struktura.json"))+",", 6)), 1)
+	c := &providertest.Counter{H: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(body) })}
+	srv := providertest.Serve(t, c)
 	cfg := testConfig(srv.URL)
 	cfg.MaxPageBytes = 1024
 	_, err := newClient(t, cfg, srv.Client()).MPKs(t.Context(), "1", inpost.ListQuery{})
 	if !errors.Is(err, poll.ErrPermanent) || !strings.Contains(err.Error(), "INPOST_MAX_PAGE_BYTES") || !strings.Contains(err.Error(), "INPOST_PAGE_SIZE") {
 		t.Fatalf("oversized page: %v; want a permanent error naming INPOST_MAX_PAGE_BYTES and INPOST_PAGE_SIZE", err)
 	}
-	if c.count() != 1 {
-		t.Errorf("%d requests: an oversized page is not retried", c.count())
+	if c.Count() != 1 {
+		t.Errorf("%d requests: an oversized page is not retried", c.Count())
 	}
 }
 
@@ -501,8 +449,8 @@ func TestDecodeErrorExamples(t *testing.T) {
 		code   string
 		is     error
 	}{
-		{"resource_not_found", readTestdata(t, "blad_404_resource_not_found.json"), 404, inpost.CodeResourceNotFound, poll.ErrPermanent},
-		{"validation_failed", readTestdata(t, "blad_400_validation_failed.json"), 400, inpost.CodeValidationFailed, poll.ErrPermanent},
+		{"resource_not_found", providertest.Testdata(t, "blad_404_resource_not_found.json"), 404, inpost.CodeResourceNotFound, poll.ErrPermanent},
+		{"validation_failed", providertest.Testdata(t, "blad_400_validation_failed.json"), 400, inpost.CodeValidationFailed, poll.ErrPermanent},
 		{"401 with a ShipX body", []byte(`{"status":401,"error":"token_invalid","message":"Access token is invalid.","details":{}}`), 401, "token_invalid", poll.ErrAuth},
 		{"403 from a proxy, HTML", []byte(`<html><body>Forbidden</body></html>`), 403, "", poll.ErrAuth},
 		{"500 without body", nil, 500, "", nil},
@@ -525,7 +473,7 @@ func TestDecodeErrorExamples(t *testing.T) {
 
 func FuzzDecodeCollection(f *testing.F) {
 	for _, name := range []string{"lista_200.json", "blad_404_resource_not_found.json", "blad_400_validation_failed.json", "struktura.json"} {
-		f.Add(readTestdata(f, name))
+		f.Add(providertest.Testdata(f, name))
 	}
 	for _, s := range []string{``, `null`, `[]`, `{}`, `{"items":null}`, `{"items":[1,"x",null]}`, `{"items":{}}`,
 		`{"count":-1,"page":0,"per_page":-5,"items":[{}]}`, `{"count":1e3}`, ` {"items":[]} trailing`, `{"items":[{"id":1}],"items":[]}`} {
@@ -579,21 +527,7 @@ func TestConfigValidate(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := valid
 			tc.mod(&cfg)
-			err := cfg.Validate()
-			if tc.want == nil {
-				if err != nil {
-					t.Fatalf("Validate() = %v, want nil", err)
-				}
-				return
-			}
-			if !errors.Is(err, config.ErrInvalid) {
-				t.Fatalf("Validate() = %v, want an error wrapping config.ErrInvalid", err)
-			}
-			for _, w := range tc.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("Validate() = %q, does not say %q", err, w)
-				}
-			}
+			providertest.CheckValidate(t, cfg.Validate(), tc.want)
 		})
 	}
 }

@@ -4,19 +4,15 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"flag"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chargeline/chargeline/pkg/events"
 	"github.com/chargeline/chargeline/pkg/providers/inpost"
+	"github.com/chargeline/chargeline/pkg/providers/providertest"
 	eventschema "github.com/chargeline/chargeline/schemas/events"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata/*.golden.json from the current mapping")
 
 // seedMPKs are the seed's own MPK examples, named after its sections: Struktura ("Przykład
 // zasobu MPK"), Lista miejsc powstania kosztów (the three items of its 200 response),
@@ -25,15 +21,6 @@ var update = flag.Bool("update", false, "rewrite testdata/*.golden.json from the
 var seedMPKs = []string{
 	"struktura", "lista_200_items0", "lista_200_items1", "lista_200_items2",
 	"szczegoly_200", "tworzenie_201", "aktualizowanie_200",
-}
-
-func readTestdata(t testing.TB, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
 }
 
 // rawOf wraps MPK JSON as the poller would have published it for organization 1.
@@ -86,71 +73,23 @@ func mapOne(t *testing.T, raw events.Raw) (events.Event, events.CostCenter) {
 func TestMapGolden(t *testing.T) {
 	for _, name := range seedMPKs {
 		t.Run(name, func(t *testing.T) {
-			data := bytes.TrimSpace(readTestdata(t, name+".json"))
+			data := bytes.TrimSpace(providertest.Testdata(t, name+".json"))
 			evs, err := inpost.Provider{}.Map(rawOf(data))
 			if err != nil {
 				t.Fatalf("Map: %v", err)
 			}
-			type golden struct {
-				ID       string          `json:"ce_id"`
-				Type     string          `json:"type"`
-				Provider string          `json:"provider"`
-				Source   string          `json:"ce_source"`
-				Subject  string          `json:"ce_subject"`
-				Time     time.Time       `json:"ce_time"`
-				Data     json.RawMessage `json:"data"`
-			}
-			var out []golden
 			for _, e := range evs {
 				validate(t, e.Data)
-				out = append(out, golden{e.ID, e.Type, e.Provider, e.Source, e.Subject, e.Time, e.Data})
 			}
-			got, err := json.MarshalIndent(out, "", "  ")
-			if err != nil {
-				t.Fatal(err)
-			}
-			got = append(got, '\n')
-			path := filepath.Join("testdata", name+".golden.json")
-			if *update {
-				if err := os.WriteFile(path, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("%v (run go test ./pkg/providers/inpost -run Golden -update)", err)
-			}
-			if !bytes.Equal(got, want) {
-				t.Errorf("Map(%s) differs from %s (review, then -update):\n%s", name, path, got)
-			}
+			providertest.Golden(t, name, evs)
 		})
 	}
 }
 
-// deleted marks a field patch removes.
-var deleted = &struct{}{}
-
 // patch returns the seed's resource example with fields replaced (or deleted).
 func patch(t *testing.T, fields map[string]any) []byte {
 	t.Helper()
-	dec := json.NewDecoder(bytes.NewReader(readTestdata(t, "struktura.json")))
-	dec.UseNumber()
-	var m map[string]any
-	if err := dec.Decode(&m); err != nil {
-		t.Fatal(err)
-	}
-	for k, v := range fields {
-		if v == deleted {
-			delete(m, k)
-			continue
-		}
-		m[k] = v
-	}
-	b, err := json.Marshal(m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
+	return providertest.Patch(t, providertest.Testdata(t, "struktura.json"), fields)
 }
 
 func TestMap(t *testing.T) {
@@ -162,7 +101,7 @@ func TestMap(t *testing.T) {
 	}{
 		{
 			name:  "seed resource maps every field",
-			input: func(t *testing.T) []byte { return readTestdata(t, "struktura.json") },
+			input: func(t *testing.T) []byte { return providertest.Testdata(t, "struktura.json") },
 			check: func(t *testing.T, ev events.Event, cc events.CostCenter) {
 				eq(t, "id", cc.ID, "inpost:1")
 				eq(t, "source_id", cc.SourceID, "1")
@@ -175,7 +114,7 @@ func TestMap(t *testing.T) {
 				eq(t, "ce-subject", ev.Subject, "inpost:1")
 				eq(t, "ce-source", ev.Source, "/providers/inpost/1")
 				eq(t, "ce-time", ev.Time.Format(time.RFC3339Nano), "2018-05-17T08:35:59.644Z")
-				eq(t, "ce-id", ev.ID, events.EventID("inpost", events.TypeCostCenter, "1", rawOf(readTestdata(t, "struktura.json")).ID))
+				eq(t, "ce-id", ev.ID, events.EventID("inpost", events.TypeCostCenter, "1", rawOf(providertest.Testdata(t, "struktura.json")).ID))
 			},
 		},
 		{
@@ -190,7 +129,7 @@ func TestMap(t *testing.T) {
 		},
 		{
 			name:  "no created_at: left out",
-			input: func(t *testing.T) []byte { return patch(t, map[string]any{"created_at": deleted}) },
+			input: func(t *testing.T) []byte { return patch(t, map[string]any{"created_at": providertest.Deleted}) },
 			check: func(t *testing.T, _ events.Event, cc events.CostCenter) { eq(t, "created_at", cc.CreatedAt, "") },
 		},
 		{
@@ -228,8 +167,8 @@ func TestMap(t *testing.T) {
 // MPK 1: same canonical id, different raw and event ids, so the update reaches ClickHouse as a
 // new row that ReplacingMergeTree keeps over the old one.
 func TestMapUpdateIsANewEvent(t *testing.T) {
-	before, ccBefore := mapOne(t, rawOf(bytes.TrimSpace(readTestdata(t, "lista_200_items2.json"))))
-	after, ccAfter := mapOne(t, rawOf(bytes.TrimSpace(readTestdata(t, "aktualizowanie_200.json"))))
+	before, ccBefore := mapOne(t, rawOf(bytes.TrimSpace(providertest.Testdata(t, "lista_200_items2.json"))))
+	after, ccAfter := mapOne(t, rawOf(bytes.TrimSpace(providertest.Testdata(t, "aktualizowanie_200.json"))))
 	if ccBefore.ID != ccAfter.ID || before.Subject != after.Subject {
 		t.Fatalf("two versions of MPK 1 have canonical ids %q and %q", ccBefore.ID, ccAfter.ID)
 	}
@@ -251,14 +190,14 @@ func TestMapUnmappable(t *testing.T) {
 		{"a JSON array", func(*testing.T) []byte { return []byte(`[]`) }, "1"},
 		{"JSON null", func(*testing.T) []byte { return []byte(`null`) }, "1"},
 		{"data after the object", func(t *testing.T) []byte { return append(patch(t, nil), `{}`...) }, "1"},
-		{"missing id", func(t *testing.T) []byte { return patch(t, map[string]any{"id": deleted}) }, "1"},
+		{"missing id", func(t *testing.T) []byte { return patch(t, map[string]any{"id": providertest.Deleted}) }, "1"},
 		{"fractional id", func(t *testing.T) []byte { return patch(t, map[string]any{"id": json.Number("1.5")}) }, "1"},
 		{"negative id", func(t *testing.T) []byte { return patch(t, map[string]any{"id": json.Number("-3")}) }, "1"},
 		{"id out of range", func(t *testing.T) []byte { return patch(t, map[string]any{"id": json.Number("99999999999999999999")}) }, "1"},
 		{"id that is text", func(t *testing.T) []byte { return patch(t, map[string]any{"id": "mpk-1"}) }, "1"},
-		{"missing name", func(t *testing.T) []byte { return patch(t, map[string]any{"name": deleted}) }, "1"},
+		{"missing name", func(t *testing.T) []byte { return patch(t, map[string]any{"name": providertest.Deleted}) }, "1"},
 		{"name over 255 characters", func(t *testing.T) []byte { return patch(t, map[string]any{"name": strings.Repeat("ą", 256)}) }, "1"},
-		{"missing updated_at", func(t *testing.T) []byte { return patch(t, map[string]any{"updated_at": deleted}) }, "1"},
+		{"missing updated_at", func(t *testing.T) []byte { return patch(t, map[string]any{"updated_at": providertest.Deleted}) }, "1"},
 		{"updated_at without offset", func(t *testing.T) []byte { return patch(t, map[string]any{"updated_at": "2018-05-17T10:35:59.644"}) }, "1"},
 		{"malformed created_at", func(t *testing.T) []byte { return patch(t, map[string]any{"created_at": "15.05.2018 21:58"}) }, "1"},
 		{"created after updated", func(t *testing.T) []byte { return patch(t, map[string]any{"created_at": "2019-01-01T00:00:00+01:00"}) }, "1"},
@@ -286,9 +225,9 @@ func eq(t *testing.T, what, got, want string) {
 
 func FuzzMap(f *testing.F) {
 	for _, name := range seedMPKs {
-		f.Add(readTestdata(f, name+".json"))
+		f.Add(providertest.Testdata(f, name+".json"))
 	}
-	f.Add(readTestdata(f, "lista_200.json"))
+	f.Add(providertest.Testdata(f, "lista_200.json"))
 	for _, s := range []string{
 		`{}`, `null`, `[]`, `"x"`, `{"id":1,"name":"a","updated_at":"2018-05-17T10:35:59.644+02:00"}`,
 		`{"id":"007","name":"a","updated_at":"2018-05-17T10:35:59+02:00"}`,
@@ -333,7 +272,7 @@ func FuzzMap(f *testing.F) {
 }
 
 func BenchmarkMap(b *testing.B) {
-	raw := rawOf(bytes.TrimSpace(readTestdata(b, "struktura.json")))
+	raw := rawOf(bytes.TrimSpace(providertest.Testdata(b, "struktura.json")))
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := (inpost.Provider{}).Map(raw); err != nil {

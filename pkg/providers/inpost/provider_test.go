@@ -21,7 +21,7 @@ func TestConformance(t *testing.T) {
 			env["INPOST_PAGE_SIZE"] = "3"
 			return providertest.Values(t, p, env)
 		},
-		Now:    fixed(testNow),
+		Now:    providertest.Fixed(testNow),
 		Totals: false,
 	})
 }

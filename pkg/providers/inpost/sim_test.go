@@ -14,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/chargeline/chargeline/pkg/providers/inpost"
+	"github.com/chargeline/chargeline/pkg/providers/providertest"
 	"github.com/chargeline/chargeline/pkg/providers/sim"
 )
 
@@ -47,43 +48,13 @@ func get(t *testing.T, s http.Handler, path string) simResponse {
 
 func mpksPath(org, query string) string { return "/v1/organizations/" + org + "/mpks?" + query }
 
-// shape describes a JSON value's keys and value kinds, recursively (first array element).
-func shape(v any) any {
-	switch v := v.(type) {
-	case map[string]any:
-		m := map[string]any{}
-		for k, x := range v {
-			m[k] = shape(x)
-		}
-		return m
-	case []any:
-		if len(v) == 0 {
-			return "array"
-		}
-		return []any{shape(v[0])}
-	case nil:
-		return "null"
-	default:
-		return fmt.Sprintf("%T", v)
-	}
-}
-
-func decodeAny(t *testing.T, b []byte) any {
-	t.Helper()
-	var v any
-	if err := json.Unmarshal(b, &v); err != nil {
-		t.Fatalf("%v: %s", err, b)
-	}
-	return v
-}
-
 func TestSimulatorServesTheSeedShape(t *testing.T) {
-	s := inpost.Provider{}.NewSimulator(sim.Options{Seed: 1, Records: 50, Now: fixed(testNow)})
+	s := inpost.Provider{}.NewSimulator(sim.Options{Seed: 1, Records: 50, Now: providertest.Fixed(testNow)})
 	list := get(t, s, mpksPath("1", ""))
 	if list.status != http.StatusOK || !strings.HasPrefix(list.header.Get("Content-Type"), "application/json") {
 		t.Fatalf("status %d, content type %q: %s", list.status, list.header.Get("Content-Type"), list.body)
 	}
-	if got, want := shape(decodeAny(t, list.body)), shape(decodeAny(t, readTestdata(t, "lista_200.json"))); !reflect.DeepEqual(got, want) {
+	if got, want := providertest.Shape(providertest.DecodeJSON(t, list.body)), providertest.Shape(providertest.DecodeJSON(t, providertest.Testdata(t, "lista_200.json"))); !reflect.DeepEqual(got, want) {
 		t.Errorf("list shape\n%v\ndiffers from the seed's\n%v", got, want)
 	}
 	var coll struct {
@@ -103,7 +74,7 @@ func TestSimulatorServesTheSeedShape(t *testing.T) {
 	if one.status != http.StatusOK || !bytes.Equal(one.body, coll.Items[0]) {
 		t.Fatalf("GET /v1/mpks/:id = %d %s, want the listed item", one.status, one.body)
 	}
-	if got, want := shape(decodeAny(t, one.body)), shape(decodeAny(t, readTestdata(t, "szczegoly_200.json"))); !reflect.DeepEqual(got, want) {
+	if got, want := providertest.Shape(providertest.DecodeJSON(t, one.body)), providertest.Shape(providertest.DecodeJSON(t, providertest.Testdata(t, "szczegoly_200.json"))); !reflect.DeepEqual(got, want) {
 		t.Errorf("MPK shape\n%v\ndiffers from the seed's\n%v", got, want)
 	}
 	// Times are written like the seed's: local time, milliseconds, offset.
@@ -143,7 +114,7 @@ func TestSimulatorErrors(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			s := inpost.Provider{}.NewSimulator(sim.Options{Seed: 1, Records: 5, Now: fixed(testNow), Faults: tc.faults})
+			s := inpost.Provider{}.NewSimulator(sim.Options{Seed: 1, Records: 5, Now: providertest.Fixed(testNow), Faults: tc.faults})
 			resp := do(t, s, tc.method, tc.path, tc.header)
 			if resp.status != tc.status {
 				t.Errorf("status %d, want %d", resp.status, tc.status)
@@ -153,8 +124,8 @@ func TestSimulatorErrors(t *testing.T) {
 				t.Errorf("body %s: want ShipX's {status: %d, error: %q, message, details}", resp.body, tc.status, tc.key)
 			}
 			if tc.want != "" {
-				if got, want := decodeAny(t, resp.body), decodeAny(t, readTestdata(t, tc.want)); !reflect.DeepEqual(got, want) {
-					t.Errorf("body %s\nwant ShipX's documented %s", resp.body, readTestdata(t, tc.want))
+				if got, want := providertest.DecodeJSON(t, resp.body), providertest.DecodeJSON(t, providertest.Testdata(t, tc.want)); !reflect.DeepEqual(got, want) {
+					t.Errorf("body %s\nwant ShipX's documented %s", resp.body, providertest.Testdata(t, tc.want))
 				}
 			}
 			if tc.status == 405 && resp.header.Get("Allow") != "GET" {
@@ -168,9 +139,9 @@ func TestSimulatorErrors(t *testing.T) {
 }
 
 func TestSimulatorIsDeterministic(t *testing.T) {
-	opts := sim.Options{Seed: 9, Records: 60, Now: fixed(testNow)}
+	opts := sim.Options{Seed: 9, Records: 60, Now: providertest.Fixed(testNow)}
 	a, b := inpost.Provider{}.NewSimulator(opts), inpost.Provider{}.NewSimulator(opts)
-	other := inpost.Provider{}.NewSimulator(sim.Options{Seed: 10, Records: 60, Now: fixed(testNow)})
+	other := inpost.Provider{}.NewSimulator(sim.Options{Seed: 10, Records: 60, Now: providertest.Fixed(testNow)})
 	path := mpksPath("2", "per_page=100&sort_by=updated_at&sort_order=asc")
 	if !bytes.Equal(get(t, a, path).body, get(t, b, path).body) {
 		t.Error("two simulators with the same options serve different data")
@@ -186,7 +157,7 @@ func TestSimulatorIsDeterministic(t *testing.T) {
 // TestSimulatorData checks what the seed promises about MPKs, and that the clock creates and
 // updates them.
 func TestSimulatorData(t *testing.T) {
-	clk := newClock(testNow)
+	clk := providertest.NewClock(testNow)
 	s := inpost.Provider{}.NewSimulator(sim.Options{Seed: 2, Records: 400, Now: clk.Now})
 	type seenMPK struct {
 		org     string

@@ -15,6 +15,7 @@ import (
 	"github.com/chargeline/chargeline/pkg/events"
 	"github.com/chargeline/chargeline/pkg/poll"
 	"github.com/chargeline/chargeline/pkg/providers/inpost"
+	"github.com/chargeline/chargeline/pkg/providers/providertest"
 	"github.com/chargeline/chargeline/pkg/providers/sim"
 )
 
@@ -25,19 +26,6 @@ func newSource(t *testing.T, cfg inpost.Config, hc *http.Client) *inpost.Source 
 		t.Fatal(err)
 	}
 	return src
-}
-
-func fetchAll(t *testing.T, src *inpost.Source, scope string, from poll.Checkpoint) []poll.Record {
-	t.Helper()
-	var recs []poll.Record
-	err := src.Fetch(t.Context(), scope, from, func(r poll.Record) error {
-		recs = append(recs, r)
-		return nil
-	})
-	if err != nil {
-		t.Fatalf("Fetch(%q, %q): %v", scope, from, err)
-	}
-	return recs
 }
 
 func rawID(r poll.Record) string { return events.RawID(inpost.Name, r.Resource, r.ID, r.Data) }
@@ -69,8 +57,8 @@ func sameRecords(t *testing.T, what string, got, want []poll.Record) {
 // resumed poll must emit exactly the rest, whether the cut falls inside a group of MPKs sharing
 // one updated_at or not. Pages of 2 make page boundaries cut through those groups too.
 func TestSourceResumesFromEveryRecord(t *testing.T) {
-	s := inpost.Provider{}.NewSimulator(sim.Options{Seed: 11, Records: 150, Now: fixed(testNow)})
-	srv := serve(t, s)
+	s := inpost.Provider{}.NewSimulator(sim.Options{Seed: 11, Records: 150, Now: providertest.Fixed(testNow)})
+	srv := providertest.Serve(t, s)
 	cfg := testConfig(srv.URL)
 	cfg.PageSize = 2
 	src := newSource(t, cfg, srv.Client())
@@ -79,7 +67,7 @@ func TestSourceResumesFromEveryRecord(t *testing.T) {
 
 	total, cutsInTies := 0, 0
 	for _, org := range inpost.SimOrganizations() {
-		full := fetchAll(t, src, org, "")
+		full := providertest.FetchAll(t, src, org, "")
 		seen := map[string]bool{}
 		for i, r := range full {
 			if r.Data == nil || r.Next == "" || seen[r.ID] {
@@ -95,15 +83,15 @@ func TestSourceResumesFromEveryRecord(t *testing.T) {
 			if k < len(full) && headOf(t, full[k-1].Data).UpdatedAt == headOf(t, full[k].Data).UpdatedAt {
 				cutsInTies++
 			}
-			sameRecords(t, org+" resumed after record "+full[k-1].ID, fetchAll(t, src, org, full[k-1].Next), full[k:])
+			sameRecords(t, org+" resumed after record "+full[k-1].ID, providertest.FetchAll(t, src, org, full[k-1].Next), full[k:])
 		}
 		// Caught up: nothing emitted, and with pages larger than the group of MPKs sharing the
 		// checkpoint's updated_at, one request.
-		if recs := fetchAll(t, src, org, full[len(full)-1].Next); len(recs) != 0 {
+		if recs := providertest.FetchAll(t, src, org, full[len(full)-1].Next); len(recs) != 0 {
 			t.Errorf("%s: a caught-up poll emitted %d records", org, len(recs))
 		}
 		before := s.Truth().Requests[org]
-		if recs := fetchAll(t, bigPages, org, full[len(full)-1].Next); len(recs) != 0 {
+		if recs := providertest.FetchAll(t, bigPages, org, full[len(full)-1].Next); len(recs) != 0 {
 			t.Errorf("%s: a caught-up poll emitted %d records", org, len(recs))
 		}
 		if n := s.Truth().Requests[org] - before; n != 1 {
@@ -122,9 +110,9 @@ func TestSourceResumesFromEveryRecord(t *testing.T) {
 // with their new updated_at and bytes (so a new raw id), new MPKs come for the first time, and
 // nothing else is emitted or read beyond one page past the changes.
 func TestSourceReemitsUpdates(t *testing.T) {
-	clk := newClock(testNow)
+	clk := providertest.NewClock(testNow)
 	s := inpost.Provider{}.NewSimulator(sim.Options{Seed: 5, Records: 300, Now: clk.Now})
-	srv := serve(t, s)
+	srv := providertest.Serve(t, s)
 	cfg := testConfig(srv.URL)
 	src := newSource(t, cfg, srv.Client())
 	whole := newClient(t, testConfig(srv.URL), srv.Client())
@@ -137,7 +125,7 @@ func TestSourceReemitsUpdates(t *testing.T) {
 	latest := map[string][]byte{} // MPK id → bytes last emitted
 	cps := map[string]poll.Checkpoint{}
 	for _, org := range inpost.SimOrganizations() {
-		recs := fetchAll(t, src, org, "")
+		recs := providertest.FetchAll(t, src, org, "")
 		for _, r := range recs {
 			emitted[rawID(r)] = true
 			latest[r.ID] = r.Data
@@ -161,7 +149,7 @@ func TestSourceReemitsUpdates(t *testing.T) {
 			}
 		}
 		before := s.Truth().Requests[org]
-		recs := fetchAll(t, src, org, cps[org])
+		recs := providertest.FetchAll(t, src, org, cps[org])
 		requests := s.Truth().Requests[org] - before
 		if len(recs) != len(want) {
 			t.Fatalf("%s: %d records after the clock moved, want the %d changed MPKs", org, len(recs), len(want))
@@ -205,7 +193,7 @@ func TestSourceReemitsUpdates(t *testing.T) {
 // created and updated between the pages of one poll.
 type steppingHandler struct {
 	h    http.Handler
-	clk  *clock
+	clk  *providertest.Clock
 	step time.Duration
 	mu   sync.Mutex
 	n    int
@@ -224,10 +212,10 @@ func (s *steppingHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // dropped), never forward (a gap). The next poll picks up what moved.
 func TestSourceLosesNothingWhileMPKsChange(t *testing.T) {
 	start := testNow.Add(-3 * 24 * time.Hour)
-	clk := newClock(start)
+	clk := providertest.NewClock(start)
 	s := inpost.Provider{}.NewSimulator(sim.Options{Seed: 8, Records: 400, Now: clk.Now})
 	h := &steppingHandler{h: s, clk: clk, step: 90 * time.Minute}
-	srv := serve(t, h)
+	srv := providertest.Serve(t, h)
 	cfg := testConfig(srv.URL)
 	src := newSource(t, cfg, srv.Client())
 	whole := newClient(t, testConfig(srv.URL), srv.Client())
@@ -238,7 +226,7 @@ func TestSourceLosesNothingWhileMPKsChange(t *testing.T) {
 		var cp poll.Checkpoint
 		for range 2 {
 			at := clk.Now()
-			recs := fetchAll(t, src, org, cp)
+			recs := providertest.FetchAll(t, src, org, cp)
 			for _, r := range recs {
 				if emitted[rawID(r)] {
 					t.Errorf("%s: MPK %s version emitted twice", org, r.ID)
@@ -268,7 +256,7 @@ func TestSourceLosesNothingWhileMPKsChange(t *testing.T) {
 		}
 		// A third poll, with the clock still, catches up completely.
 		h.step = 0
-		recs := fetchAll(t, src, org, cp)
+		recs := providertest.FetchAll(t, src, org, cp)
 		for _, r := range recs {
 			emitted[rawID(r)] = true
 		}
@@ -286,9 +274,9 @@ func TestSourceLosesNothingWhileMPKsChange(t *testing.T) {
 }
 
 func TestSourceUnknownOrganizationIsAConfigError(t *testing.T) {
-	s := inpost.Provider{}.NewSimulator(sim.Options{Seed: 1, Records: 30, Now: fixed(testNow)})
-	c := &counter{h: s}
-	srv := serve(t, c)
+	s := inpost.Provider{}.NewSimulator(sim.Options{Seed: 1, Records: 30, Now: providertest.Fixed(testNow)})
+	c := &providertest.Counter{H: s}
+	srv := providertest.Serve(t, c)
 	cfg := testConfig(srv.URL)
 	cfg.Organizations = []string{"1", "999"}
 	src := newSource(t, cfg, srv.Client())
@@ -303,11 +291,11 @@ func TestSourceUnknownOrganizationIsAConfigError(t *testing.T) {
 			t.Errorf("error %q does not say %q", err, want)
 		}
 	}
-	if emitted != 0 || c.count() != 1 {
-		t.Errorf("%d records emitted, %d requests; want none and one (not retried)", emitted, c.count())
+	if emitted != 0 || c.Count() != 1 {
+		t.Errorf("%d records emitted, %d requests; want none and one (not retried)", emitted, c.Count())
 	}
 	// The other organization is unaffected.
-	if recs := fetchAll(t, src, "1", ""); len(recs) == 0 {
+	if recs := providertest.FetchAll(t, src, "1", ""); len(recs) == 0 {
 		t.Error("organization 1 gave no MPKs")
 	}
 }
@@ -323,7 +311,7 @@ func rewriteQuery(h http.Handler, fn func(url.Values)) http.Handler {
 }
 
 func TestSourceRefusesWhatItCannotTrust(t *testing.T) {
-	s := inpost.Provider{}.NewSimulator(sim.Options{Seed: 2, Records: 60, Now: fixed(testNow)})
+	s := inpost.Provider{}.NewSimulator(sim.Options{Seed: 2, Records: 60, Now: providertest.Fixed(testNow)})
 	item := func(id int, updated string) string {
 		return `{"id":` + jsonInt(int64(id)) + `,"name":"n` + jsonInt(int64(id)) + `","description":"","created_at":"2018-05-15T21:58:49.427+02:00","updated_at":"` + updated + `"}`
 	}
@@ -348,7 +336,7 @@ func TestSourceRefusesWhatItCannotTrust(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			srv := serve(t, tc.h)
+			srv := providertest.Serve(t, tc.h)
 			src := newSource(t, testConfig(srv.URL), srv.Client())
 			emitted := 0
 			err := src.Fetch(t.Context(), "1", "", func(poll.Record) error { emitted++; return nil })
@@ -367,9 +355,9 @@ func TestSourceEmitsUnplaceableItemsWithoutCheckpoint(t *testing.T) {
 		`{"id":7,"name":"b","description":"","updated_at":"2018-05-17T10:35:59.644+02:00"},` +
 		`{"id":"seven","name":"broken","updated_at":"yesterday"},` +
 		`{"id":6,"name":"a","description":"","updated_at":"2018-05-16T10:00:00.000+02:00"}]}`
-	srv := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte(body)) }))
+	srv := providertest.Serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte(body)) }))
 	src := newSource(t, testConfig(srv.URL), srv.Client())
-	recs := fetchAll(t, src, "1", "")
+	recs := providertest.FetchAll(t, src, "1", "")
 	if len(recs) != 3 {
 		t.Fatalf("%d records, want 3", len(recs))
 	}
@@ -388,34 +376,16 @@ func TestSourceEmitsUnplaceableItemsWithoutCheckpoint(t *testing.T) {
 }
 
 func TestSourceStops(t *testing.T) {
-	s := inpost.Provider{}.NewSimulator(sim.Options{Seed: 1, Records: 30, Now: fixed(testNow)})
-	srv := serve(t, s)
+	s := inpost.Provider{}.NewSimulator(sim.Options{Seed: 1, Records: 30, Now: providertest.Fixed(testNow)})
+	srv := providertest.Serve(t, s)
 	src := newSource(t, testConfig(srv.URL), srv.Client())
 	errStop := errors.New("stop")
-	tests := []struct {
-		name  string
-		scope string
-		from  poll.Checkpoint
-		emit  func(poll.Record) error
-		is    error
-	}{
-		{"organization not configured", "4", "", func(poll.Record) error { return nil }, poll.ErrPermanent},
-		{"malformed checkpoint", "1", "2026-11-19", func(poll.Record) error { return nil }, poll.ErrPermanent},
-		{"checkpoint without a time", "1", `{"updated_at":"soon","ids":[1]}`, func(poll.Record) error { return nil }, poll.ErrPermanent},
-		{"emit error", "1", "", func(poll.Record) error { return errStop }, errStop},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			calls := 0
-			err := src.Fetch(t.Context(), tc.scope, tc.from, func(r poll.Record) error { calls++; return tc.emit(r) })
-			if !errors.Is(err, tc.is) {
-				t.Fatalf("Fetch = %v, want an error wrapping %v", err, tc.is)
-			}
-			if tc.is == errStop && calls != 1 {
-				t.Errorf("emit called %d times after it failed once", calls)
-			}
-		})
-	}
+	providertest.CheckFetchFailures(t, src, errStop, []providertest.FetchFailure{
+		{Name: "organization not configured", Scope: "4", Is: poll.ErrPermanent},
+		{Name: "malformed checkpoint", Scope: "1", From: "2026-11-19", Is: poll.ErrPermanent},
+		{Name: "checkpoint without a time", Scope: "1", From: `{"updated_at":"soon","ids":[1]}`, Is: poll.ErrPermanent},
+		{Name: "emit error", Scope: "1", Emit: func(poll.Record) error { return errStop }, Is: errStop},
+	})
 }
 
 func TestSourceScopesAreOrganizations(t *testing.T) {
@@ -516,16 +486,16 @@ func TestSourceKeepsTheNewestVersionOfAShiftedMPK(t *testing.T) {
 		{"1@05", "2@04", "3@03", "4@02"},
 		{"1@13", "4@12", "3@11", "2@10"},
 	}}
-	srv := serve(t, h)
+	srv := providertest.Serve(t, h)
 	cfg := testConfig(srv.URL)
 	cfg.PageSize = 2
 	src := newSource(t, cfg, srv.Client())
 
-	first := fetchAll(t, src, "1", "")
+	first := providertest.FetchAll(t, src, "1", "")
 	if got, want := versions(t, first), []string{"1@05", "2@10", "3@11"}; !slices.Equal(got, want) {
 		t.Fatalf("first poll emitted %v, want %v", got, want)
 	}
-	second := fetchAll(t, src, "1", last(first, ""))
+	second := providertest.FetchAll(t, src, "1", last(first, ""))
 	if got, want := versions(t, second), []string{"4@12", "1@13"}; !slices.Equal(got, want) {
 		t.Fatalf("second poll emitted %v, want %v", got, want)
 	}
@@ -538,15 +508,15 @@ func TestSourceReadsOnPastARepeatedPage(t *testing.T) {
 		{"1@09", "2@08", "3@07", "4@06", "5@05"},
 		{"3@12", "4@11", "1@09", "2@08", "5@05"},
 	}}
-	srv := serve(t, h)
+	srv := providertest.Serve(t, h)
 	cfg := testConfig(srv.URL)
 	cfg.PageSize = 2
 	src := newSource(t, cfg, srv.Client())
-	first := fetchAll(t, src, "1", "")
+	first := providertest.FetchAll(t, src, "1", "")
 	if got, want := versions(t, first), []string{"5@05", "2@08", "1@09"}; !slices.Equal(got, want) {
 		t.Fatalf("first poll emitted %v, want %v", got, want)
 	}
-	second := fetchAll(t, src, "1", last(first, ""))
+	second := providertest.FetchAll(t, src, "1", last(first, ""))
 	if got, want := versions(t, second), []string{"4@11", "3@12"}; !slices.Equal(got, want) {
 		t.Fatalf("second poll emitted %v, want %v", got, want)
 	}
@@ -555,10 +525,10 @@ func TestSourceReadsOnPastARepeatedPage(t *testing.T) {
 // TestBackfill: a checkpoint built from a time re-reads exactly the MPKs updated at or after
 // it, and reads back as that time.
 func TestBackfill(t *testing.T) {
-	s := inpost.Provider{}.NewSimulator(sim.Options{Seed: 6, Records: 120, Now: fixed(testNow)})
-	srv := serve(t, s)
+	s := inpost.Provider{}.NewSimulator(sim.Options{Seed: 6, Records: 120, Now: providertest.Fixed(testNow)})
+	srv := providertest.Serve(t, s)
 	src := newSource(t, testConfig(srv.URL), srv.Client())
-	full := fetchAll(t, src, "2", "")
+	full := providertest.FetchAll(t, src, "2", "")
 	from := instant(t, headOf(t, full[len(full)/2].Data).UpdatedAt)
 
 	cp, err := inpost.Provider{}.BackfillCheckpoint(from)
@@ -574,7 +544,7 @@ func TestBackfill(t *testing.T) {
 			want = append(want, r)
 		}
 	}
-	got := fetchAll(t, src, "2", cp)
+	got := providertest.FetchAll(t, src, "2", cp)
 	if len(got) != len(want) || len(got) == 0 {
 		t.Fatalf("backfill from %s emitted %d records, want %d", from, len(got), len(want))
 	}

@@ -8,8 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
-	"path/filepath"
 	"reflect"
 	"strconv"
 	"strings"
@@ -29,37 +27,6 @@ import (
 // testNow is "now" in the tests: the simulator's entities were updated between
 // 2026-10-31T11:00Z and 2026-11-20T11:00Z.
 var testNow = time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
-
-func fixed(t time.Time) func() time.Time { return func() time.Time { return t } }
-
-// clock is a settable test clock shared by simulators and sources.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock(t time.Time) *clock { return &clock{t: t} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
-func readTestdata(t testing.TB, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
 
 // testConfig points at a simulator served at url with its credentials and scope, and fast
 // retries and status polls.
@@ -83,44 +50,6 @@ func hostname(raw string) string {
 		return ""
 	}
 	return u.Hostname()
-}
-
-// serve starts an httptest server for h.
-func serve(t *testing.T, h http.Handler) *httptest.Server {
-	t.Helper()
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
-	return srv
-}
-
-// shape describes a JSON value's keys and value kinds, recursively (first array element).
-func shape(v any) any {
-	switch v := v.(type) {
-	case map[string]any:
-		m := map[string]any{}
-		for k, x := range v {
-			m[k] = shape(x)
-		}
-		return m
-	case []any:
-		if len(v) == 0 {
-			return "array"
-		}
-		return []any{shape(v[0])}
-	case nil:
-		return "null"
-	default:
-		return fmt.Sprintf("%T", v)
-	}
-}
-
-func decodeAny(t *testing.T, b []byte) any {
-	t.Helper()
-	var v any
-	if err := json.Unmarshal(b, &v); err != nil {
-		t.Fatalf("%v: %s", err, b)
-	}
-	return v
 }
 
 // recorder answers every request with one canned body and keeps the requests' bodies.
@@ -164,8 +93,8 @@ func newClient(t *testing.T, cfg mews.Config, hc *http.Client) *mews.Client {
 }
 
 func TestClientRequestBodiesAreTheSeedShape(t *testing.T) {
-	rec := &recorder{body: string(readTestdata(t, "addexport_response.json"))}
-	srv := serve(t, rec)
+	rec := &recorder{body: string(providertest.Testdata(t, "addexport_response.json"))}
+	srv := providertest.Serve(t, rec)
 	cfg := testConfig(srv.URL + "/platform/")
 	cfg.EnterpriseIDs, cfg.ChainIDs = []string{"3fa85f64-5717-4562-b3fc-2c963f66afa6"}, nil
 	cfg.Client = "Sample Client 1.0.0"
@@ -178,7 +107,7 @@ func TestClientRequestBodiesAreTheSeedShape(t *testing.T) {
 	if exp.ID != "09708665-0e31-4b23-b337-b0a000be0df0" || exp.Status != mews.StatusPending {
 		t.Errorf("decoded %+v", exp)
 	}
-	rec.body = string(readTestdata(t, "getallexports_response.json"))
+	rec.body = string(providertest.Testdata(t, "getallexports_response.json"))
 	ids := []string{"3fa85f64-5717-4562-b3fd-2c963f66afa6", "09708665-0e31-4b23-b337-b0a000be0df0", "706dc6d5-9511-4751-825e-538ce99da2ce", "f776f20a-6f1a-4ddf-93f4-9dae95261415"}
 	if _, err := c.Exports(t.Context(), ids...); err != nil {
 		t.Fatal(err)
@@ -187,9 +116,9 @@ func TestClientRequestBodiesAreTheSeedShape(t *testing.T) {
 		t.Errorf("paths %v", rec.paths)
 	}
 	for i, name := range []string{"addexport_request.json", "getallexports_request.json"} {
-		seed := decodeAny(t, readTestdata(t, name))
-		got := decodeAny(t, rec.bodies[i])
-		if !reflect.DeepEqual(shape(got), shape(seed)) {
+		seed := providertest.DecodeJSON(t, providertest.Testdata(t, name))
+		got := providertest.DecodeJSON(t, rec.bodies[i])
+		if !reflect.DeepEqual(providertest.Shape(got), providertest.Shape(seed)) {
 			t.Errorf("request body %s\nhas not the shape of the seed's %s", rec.bodies[i], name)
 		}
 		// Apart from the credentials, the bodies are the seed's own examples.
@@ -208,7 +137,7 @@ func TestClientRequestBodiesAreTheSeedShape(t *testing.T) {
 }
 
 func TestClientDecodesTheSeedsGetAll(t *testing.T) {
-	exps, err := mews.DecodeGetExports(readTestdata(t, "getallexports_response.json"))
+	exps, err := mews.DecodeGetExports(providertest.Testdata(t, "getallexports_response.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -253,7 +182,7 @@ func TestClientRefusals(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			rec := &recorder{status: tc.status, body: tc.body}
-			srv := serve(t, rec)
+			srv := providertest.Serve(t, rec)
 			_, err := newClient(t, testConfig(srv.URL), srv.Client()).AddExport(t.Context(), mews.EntityBill, testStart, testNow.Add(-time.Hour))
 			var apiErr *mews.APIError
 			if !errors.As(err, &apiErr) || apiErr.Status != tc.status {
@@ -300,7 +229,7 @@ func TestClientRetries(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				s := mews.NewSimulator(sim.Options{Seed: 1, Records: 5, Now: fixed(testNow)})
+				s := mews.NewSimulator(sim.Options{Seed: 1, Records: 5, Now: providertest.Fixed(testNow)})
 				calls := 0
 				h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 					calls++
@@ -355,7 +284,7 @@ func TestClientFileURLsMustBeHTTPS(t *testing.T) {
 		requests.Add(1)
 		io.WriteString(w, "{}\n")
 	})
-	plain := serve(t, files)
+	plain := providertest.Serve(t, files)
 	tlsSrv := httptest.NewTLSServer(files)
 	t.Cleanup(tlsSrv.Close)
 	tests := []struct {
@@ -406,7 +335,7 @@ func TestClientFileErrorsHideTheSignature(t *testing.T) {
 	}{{403, true}, {404, true}, {410, true}, {401, true}, {409, false}}
 	for _, tc := range tests {
 		t.Run(strconv.Itoa(tc.status), func(t *testing.T) {
-			srv := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			srv := providertest.Serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				http.Error(w, "AuthenticationFailed", tc.status)
 			}))
 			c := newClient(t, testConfig(srv.URL), srv.Client())
@@ -544,7 +473,7 @@ func TestDecodeErrorBodies(t *testing.T) {
 
 func FuzzDecodeExports(f *testing.F) {
 	for _, name := range []string{"getallexports_response.json", "addexport_response.json"} {
-		f.Add(readTestdata(f, name))
+		f.Add(providertest.Testdata(f, name))
 	}
 	for _, s := range []string{``, `null`, `[]`, `{}`, `{"Exports":null}`, `{"Exports":[{}]}`, `{"Export":{"Id":"x"}}`,
 		`{"Export":{"Id":"x","Status":"Pending","Files":[{"Url":"","SizeInBytes":-1}]}}`, `{"Exports":[1,"x",null]}`,
@@ -627,21 +556,7 @@ func TestConfigValidate(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := valid
 			tc.mod(&cfg)
-			err := cfg.Validate()
-			if tc.want == nil {
-				if err != nil {
-					t.Fatalf("Validate() = %v, want nil", err)
-				}
-				return
-			}
-			if !errors.Is(err, config.ErrInvalid) {
-				t.Fatalf("Validate() = %v, want an error wrapping config.ErrInvalid", err)
-			}
-			for _, w := range tc.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("Validate() = %q, does not say %q", err, w)
-				}
-			}
+			providertest.CheckValidate(t, cfg.Validate(), tc.want)
 		})
 	}
 }

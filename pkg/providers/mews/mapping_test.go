@@ -4,9 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"flag"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -16,11 +13,10 @@ import (
 
 	"github.com/chargeline/chargeline/pkg/events"
 	"github.com/chargeline/chargeline/pkg/providers/mews"
+	"github.com/chargeline/chargeline/pkg/providers/providertest"
 	"github.com/chargeline/chargeline/pkg/providers/sim"
 	eventschema "github.com/chargeline/chargeline/schemas/events"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata/*.golden.json from the current mapping")
 
 // seedBills are Bill lines of an export file ("Export file entry"). The seed shows no entity,
 // so they use the Connector API's Bill fields: a closed invoice with revenue in CZK (and an
@@ -76,73 +72,25 @@ func mapOne(t *testing.T, data []byte) events.Invoice {
 func TestMapGolden(t *testing.T) {
 	for _, name := range seedBills {
 		t.Run(name, func(t *testing.T) {
-			data := bytes.TrimSpace(readTestdata(t, name+".json"))
+			data := bytes.TrimSpace(providertest.Testdata(t, name+".json"))
 			evs, err := mews.Provider{}.Map(billRaw(data))
 			if err != nil {
 				t.Fatalf("Map: %v", err)
 			}
-			type golden struct {
-				ID       string          `json:"ce_id"`
-				Type     string          `json:"type"`
-				Provider string          `json:"provider"`
-				Source   string          `json:"ce_source"`
-				Subject  string          `json:"ce_subject"`
-				Time     time.Time       `json:"ce_time"`
-				Data     json.RawMessage `json:"data"`
-			}
-			var out []golden
 			for _, e := range evs {
 				if err := eventschema.Validate(invoiceSchema(t), e.Data); err != nil {
 					t.Errorf("event does not validate against invoice.v1: %v", err)
 				}
-				out = append(out, golden{e.ID, e.Type, e.Provider, e.Source, e.Subject, e.Time, e.Data})
 			}
-			got, err := json.MarshalIndent(out, "", "  ")
-			if err != nil {
-				t.Fatal(err)
-			}
-			got = append(got, '\n')
-			path := filepath.Join("testdata", name+".golden.json")
-			if *update {
-				if err := os.WriteFile(path, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("%v (run go test ./pkg/providers/mews -run Golden -update)", err)
-			}
-			if !bytes.Equal(got, want) {
-				t.Errorf("Map(%s) differs from %s (review, then -update):\n%s", name, path, got)
-			}
+			providertest.Golden(t, name, evs)
 		})
 	}
 }
 
-// deleted marks a field patch removes.
-var deleted = &struct{}{}
-
 // patch returns the closed seed bill with fields replaced (or deleted).
 func patch(t *testing.T, fields map[string]any) []byte {
 	t.Helper()
-	dec := json.NewDecoder(bytes.NewReader(readTestdata(t, seedBills[0]+".json")))
-	dec.UseNumber()
-	var m map[string]any
-	if err := dec.Decode(&m); err != nil {
-		t.Fatal(err)
-	}
-	for k, v := range fields {
-		if v == deleted {
-			delete(m, k)
-			continue
-		}
-		m[k] = v
-	}
-	b, err := json.Marshal(m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
+	return providertest.Patch(t, providertest.Testdata(t, seedBills[0]+".json"), fields)
 }
 
 // item is a revenue item with fields replaced (or deleted).
@@ -151,14 +99,14 @@ func item(fields map[string]any) map[string]any {
 	m := map[string]any{"Id": "i1", "Type": "ProductRevenue", "SubType": nil, "Name": "Breakfast", "ConsumptionUtc": "2023-10-23T07:00:00Z", "Amount": amount}
 	for k, v := range fields {
 		if k == "Currency" || k == "NetValue" || k == "GrossValue" {
-			if v == deleted {
+			if v == providertest.Deleted {
 				delete(amount, k)
 			} else {
 				amount[k] = v
 			}
 			continue
 		}
-		if v == deleted {
+		if v == providertest.Deleted {
 			delete(m, k)
 			continue
 		}
@@ -184,7 +132,7 @@ func TestMap(t *testing.T) {
 	}{
 		{
 			name:  "closed invoice maps every field",
-			input: func(t *testing.T) []byte { return readTestdata(t, seedBills[0]+".json") },
+			input: func(t *testing.T) []byte { return providertest.Testdata(t, seedBills[0]+".json") },
 			check: func(t *testing.T, inv events.Invoice) {
 				eq(t, "id", inv.ID, "mews:e654f217-d1b5-46be-a820-e93ba568dfac")
 				eq(t, "account", inv.Account, "c2730cbb-2f12-4e4d-a4c9-3a9b4a0d1e11")
@@ -201,7 +149,7 @@ func TestMap(t *testing.T) {
 		},
 		{
 			name:  "open bill of a company: no issue time, no totals",
-			input: func(t *testing.T) []byte { return readTestdata(t, seedBills[1]+".json") },
+			input: func(t *testing.T) []byte { return providertest.Testdata(t, seedBills[1]+".json") },
 			check: func(t *testing.T, inv events.Invoice) {
 				eq(t, "account", inv.Account, "7f3c1e9a-2b4d-4c6e-8f0a-1b2c3d4e5f60")
 				eq(t, "status", inv.Status, "Open")
@@ -215,7 +163,7 @@ func TestMap(t *testing.T) {
 		{
 			name: "no AccountId: the deprecated CustomerId",
 			input: func(t *testing.T) []byte {
-				return patch(t, map[string]any{"AccountId": deleted, "CustomerId": "cust-9"})
+				return patch(t, map[string]any{"AccountId": providertest.Deleted, "CustomerId": "cust-9"})
 			},
 			check: func(t *testing.T, inv events.Invoice) { eq(t, "account", inv.Account, "cust-9") },
 		},
@@ -239,7 +187,7 @@ func TestMap(t *testing.T) {
 		{
 			name: "a line without NetValue: gross total only",
 			input: func(t *testing.T) []byte {
-				return patch(t, map[string]any{"Revenue": items(item(nil), item(map[string]any{"NetValue": deleted}))})
+				return patch(t, map[string]any{"Revenue": items(item(nil), item(map[string]any{"NetValue": providertest.Deleted}))})
 			},
 			check: func(t *testing.T, inv events.Invoice) {
 				eq(t, "totals", inv.TotalAmount+" "+inv.TotalNet+" "+inv.Currency, "23.8  EUR")
@@ -259,8 +207,10 @@ func TestMap(t *testing.T) {
 			},
 		},
 		{
-			name:  "no IssuedUtc nor UpdatedUtc: the event time is CreatedUtc",
-			input: func(t *testing.T) []byte { return patch(t, map[string]any{"IssuedUtc": nil, "UpdatedUtc": deleted}) },
+			name: "no IssuedUtc nor UpdatedUtc: the event time is CreatedUtc",
+			input: func(t *testing.T) []byte {
+				return patch(t, map[string]any{"IssuedUtc": nil, "UpdatedUtc": providertest.Deleted})
+			},
 			check: func(t *testing.T, inv events.Invoice) {
 				eq(t, "issued_at", inv.IssuedAt, "")
 				eq(t, "source_updated_at", inv.SourceUpdatedAt, "")
@@ -278,7 +228,7 @@ func TestMap(t *testing.T) {
 }
 
 func TestMapEventEnvelope(t *testing.T) {
-	raw := billRaw(readTestdata(t, seedBills[0]+".json"))
+	raw := billRaw(providertest.Testdata(t, seedBills[0]+".json"))
 	evs, err := mews.Provider{}.Map(raw)
 	if err != nil {
 		t.Fatal(err)
@@ -312,9 +262,9 @@ func TestMapOtherEntityTypesCarryNoEvent(t *testing.T) {
 }
 
 func TestMapEverySimulatedBillValidates(t *testing.T) {
-	s := mews.NewSimulator(sim.Options{Seed: 3, Records: 200, Now: fixed(testNow)})
-	srv := serve(t, s)
-	recs := fetchAll(t, newSource(t, startConfig(srv.URL), srv.Client(), fixed(testNow)), mews.EntityBill, "")
+	s := mews.NewSimulator(sim.Options{Seed: 3, Records: 200, Now: providertest.Fixed(testNow)})
+	srv := providertest.Serve(t, s)
+	recs := providertest.FetchAll(t, newSource(t, startConfig(srv.URL), srv.Client(), providertest.Fixed(testNow)), mews.EntityBill, "")
 	schema := invoiceSchema(t)
 	statuses := map[string]int{}
 	for _, r := range recs {
@@ -350,10 +300,10 @@ func TestMapUnmappable(t *testing.T) {
 		{"a JSON array", func(*testing.T) []byte { return []byte(`[]`) }},
 		{"JSON null", func(*testing.T) []byte { return []byte(`null`) }},
 		{"data after the object", func(t *testing.T) []byte { return append(patch(t, nil), `{}`...) }},
-		{"missing Id", func(t *testing.T) []byte { return patch(t, map[string]any{"Id": deleted}) }},
+		{"missing Id", func(t *testing.T) []byte { return patch(t, map[string]any{"Id": providertest.Deleted}) }},
 		{"Id with a line break", func(t *testing.T) []byte { return patch(t, map[string]any{"Id": "a\nb"}) }},
 		{"no time at all", func(t *testing.T) []byte {
-			return patch(t, map[string]any{"IssuedUtc": nil, "UpdatedUtc": deleted, "CreatedUtc": deleted})
+			return patch(t, map[string]any{"IssuedUtc": nil, "UpdatedUtc": providertest.Deleted, "CreatedUtc": providertest.Deleted})
 		}},
 		{"malformed IssuedUtc", func(t *testing.T) []byte { return patch(t, map[string]any{"IssuedUtc": "24.10.2023"}) }},
 		{"year 0001", func(t *testing.T) []byte { return patch(t, map[string]any{"CreatedUtc": "0001-01-01T00:00:00Z"}) }},
@@ -362,7 +312,7 @@ func TestMapUnmappable(t *testing.T) {
 			return patch(t, map[string]any{"Revenue": items(item(map[string]any{"Amount": nil}))})
 		}},
 		{"item without GrossValue", func(t *testing.T) []byte {
-			return patch(t, map[string]any{"Revenue": items(item(map[string]any{"GrossValue": deleted}))})
+			return patch(t, map[string]any{"Revenue": items(item(map[string]any{"GrossValue": providertest.Deleted}))})
 		}},
 		{"non-decimal GrossValue", func(t *testing.T) []byte {
 			return patch(t, map[string]any{"Revenue": items(item(map[string]any{"GrossValue": "ten"}))})
@@ -398,7 +348,7 @@ var decimalRE = regexp.MustCompile(`^-?(0|[1-9][0-9]*)(\.[0-9]+)?$`)
 
 func FuzzMap(f *testing.F) {
 	for _, name := range seedBills {
-		f.Add("bill", readTestdata(f, name+".json"))
+		f.Add("bill", providertest.Testdata(f, name+".json"))
 	}
 	for _, s := range []string{
 		`{}`, `null`, `[]`, `"x"`, `{"Id":"a","UpdatedUtc":"2023-10-24T11:03:18"}`,
@@ -459,7 +409,7 @@ func FuzzMap(f *testing.F) {
 }
 
 func BenchmarkMap(b *testing.B) {
-	raw := billRaw(bytes.TrimSpace(readTestdata(b, seedBills[0]+".json")))
+	raw := billRaw(bytes.TrimSpace(providertest.Testdata(b, seedBills[0]+".json")))
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := (mews.Provider{}).Map(raw); err != nil {

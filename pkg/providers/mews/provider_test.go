@@ -19,7 +19,7 @@ var _ providers.Provider = mews.Provider{}
 // baseline scenarios run the whole asynchronous export (add, Pending → Processing → Success,
 // streamed files over several files); cancelling mid-file resumes with a Range request.
 func TestConformance(t *testing.T) {
-	now := fixed(testNow)
+	now := providertest.Fixed(testNow)
 	p := mews.Provider{
 		Now:        now,
 		Backoff:    poll.Backoff{Initial: time.Millisecond, Max: 10 * time.Millisecond},

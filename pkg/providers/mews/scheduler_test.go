@@ -23,13 +23,13 @@ import (
 // the checkpoint to the next window.
 func TestSchedulerAdvancesWindowOnlyWhenEveryLineIsDurable(t *testing.T) {
 	ns := natstest.Start(t)
-	s := mews.NewSimulator(sim.Options{Seed: 21, Records: 120, Now: fixed(testNow)})
+	s := mews.NewSimulator(sim.Options{Seed: 21, Records: 120, Now: providertest.Fixed(testNow)})
 	mux := http.NewServeMux()
 	mux.Handle("/mews/", http.StripPrefix("/mews", s))
-	srv := serve(t, mux)
+	srv := providertest.Serve(t, mux)
 
 	p := mews.Provider{
-		Now:        fixed(testNow),
+		Now:        providertest.Fixed(testNow),
 		Backoff:    poll.Backoff{Initial: time.Millisecond, Max: 10 * time.Millisecond, MaxAttempts: 3},
 		ExportWait: poll.Backoff{Initial: time.Millisecond, Max: 10 * time.Millisecond, MaxAttempts: 20},
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/chargeline/chargeline/pkg/providers/mews"
+	"github.com/chargeline/chargeline/pkg/providers/providertest"
 	"github.com/chargeline/chargeline/pkg/providers/sim"
 )
 
@@ -76,12 +77,12 @@ func getAll(t *testing.T, h http.Handler, ids ...string) []mews.Export {
 }
 
 func TestSimulatorServesTheSeedShape(t *testing.T) {
-	s := mews.NewSimulator(sim.Options{Seed: 1, Records: 120, Now: fixed(testNow)})
+	s := mews.NewSimulator(sim.Options{Seed: 1, Records: 120, Now: providertest.Fixed(testNow)})
 	add := call(t, s, addPath, addBody("Reservation", testStart, testNow.Add(-time.Hour)))
 	if add.status != http.StatusOK {
 		t.Fatalf("add: %d %s", add.status, add.body)
 	}
-	if got, want := shape(decodeAny(t, add.body)), shape(decodeAny(t, readTestdata(t, "addexport_response.json"))); !reflect.DeepEqual(got, want) {
+	if got, want := providertest.Shape(providertest.DecodeJSON(t, add.body)), providertest.Shape(providertest.DecodeJSON(t, providertest.Testdata(t, "addexport_response.json"))); !reflect.DeepEqual(got, want) {
 		t.Errorf("add response %s\nhas not the seed's shape", add.body)
 	}
 	exp, _ := mews.DecodeAddExport(add.body)
@@ -89,14 +90,14 @@ func TestSimulatorServesTheSeedShape(t *testing.T) {
 	resp := call(t, s, getAllPath, map[string]any{"ExportIds": []string{exp.ID}})
 	var got, seed struct{ Exports []any }
 	_ = json.Unmarshal(resp.body, &got)
-	_ = json.Unmarshal(readTestdata(t, "getallexports_response.json"), &seed)
-	if len(got.Exports) != 1 || !reflect.DeepEqual(shape(got.Exports[0]), shape(seed.Exports[0])) {
+	_ = json.Unmarshal(providertest.Testdata(t, "getallexports_response.json"), &seed)
+	if len(got.Exports) != 1 || !reflect.DeepEqual(providertest.Shape(got.Exports[0]), providertest.Shape(seed.Exports[0])) {
 		t.Errorf("getAll response %s\nhas not the shape of the seed's Success export", resp.body)
 	}
 }
 
 func TestSimulatorExportLifecycle(t *testing.T) {
-	clk := newClock(testNow)
+	clk := providertest.NewClock(testNow)
 	s := mews.NewSimulator(sim.Options{Seed: 2, Records: 30, Now: clk.Now})
 	add := call(t, s, addPath, addBody(mews.EntityBill, testStart, testNow.Add(-5*time.Minute)))
 	exp, err := mews.DecodeAddExport(add.body)
@@ -163,7 +164,7 @@ func TestSimulatorRefusals(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			s := mews.NewSimulator(sim.Options{Seed: 1, Records: 5, Now: fixed(testNow), Faults: tc.faults})
+			s := mews.NewSimulator(sim.Options{Seed: 1, Records: 5, Now: providertest.Fixed(testNow), Faults: tc.faults})
 			resp := call(t, s, tc.path, tc.body)
 			var eb mews.ErrorBody
 			if err := json.Unmarshal(resp.body, &eb); err != nil || resp.status != tc.status || !strings.Contains(eb.Message, tc.msg) || eb.RequestID == "" {
@@ -172,13 +173,13 @@ func TestSimulatorRefusals(t *testing.T) {
 		})
 	}
 	t.Run("GET", func(t *testing.T) {
-		s := mews.NewSimulator(sim.Options{Seed: 1, Records: 5, Now: fixed(testNow)})
+		s := mews.NewSimulator(sim.Options{Seed: 1, Records: 5, Now: providertest.Fixed(testNow)})
 		if resp := do(t, s, httptest.NewRequest(http.MethodGet, "http://sim"+getAllPath, nil)); resp.status != http.StatusMethodNotAllowed {
 			t.Errorf("GET getAll: %d", resp.status)
 		}
 	})
 	t.Run("add while one is Pending or Processing", func(t *testing.T) {
-		s := mews.NewSimulator(sim.Options{Seed: 1, Records: 5, Now: fixed(testNow)})
+		s := mews.NewSimulator(sim.Options{Seed: 1, Records: 5, Now: providertest.Fixed(testNow)})
 		first := call(t, s, addPath, addBody("Bill", testStart, testNow.Add(-time.Hour)))
 		for _, want := range []string{"Pending", "Processing"} {
 			resp := call(t, s, addPath, addBody("Bill", testStart, testNow.Add(-time.Hour)))
@@ -221,12 +222,12 @@ func succeed(t *testing.T, h http.Handler, entity string, scope map[string]any) 
 }
 
 func TestSimulatorFiles(t *testing.T) {
-	clk := newClock(testNow)
+	clk := providertest.NewClock(testNow)
 	s := mews.NewSimulator(sim.Options{Seed: 3, Records: 120, Now: clk.Now})
 	// Mounted like providersim mounts it: the file URLs must carry the prefix.
 	mux := http.NewServeMux()
 	mux.Handle("/mews/", http.StripPrefix("/mews", s))
-	srv := serve(t, mux)
+	srv := providertest.Serve(t, mux)
 	c := newClient(t, testConfig(srv.URL+"/mews"), srv.Client())
 	if _, err := c.AddExport(t.Context(), mews.EntityBill, testStart, testNow.Add(-time.Hour)); err != nil {
 		t.Fatal(err)
@@ -276,7 +277,7 @@ func TestSimulatorFiles(t *testing.T) {
 }
 
 func TestSimulatorScopeAndWindow(t *testing.T) {
-	s := mews.NewSimulator(sim.Options{Seed: 4, Records: 200, Now: fixed(testNow)})
+	s := mews.NewSimulator(sim.Options{Seed: 4, Records: 200, Now: providertest.Fixed(testNow)})
 	lines := func(e mews.Export) []map[string]any {
 		var out []map[string]any
 		for _, f := range e.Files {
@@ -317,7 +318,7 @@ func TestSimulatorScopeAndWindow(t *testing.T) {
 }
 
 func TestSimulatorIsDeterministic(t *testing.T) {
-	opts := sim.Options{Seed: 9, Records: 60, Now: fixed(testNow)}
+	opts := sim.Options{Seed: 9, Records: 60, Now: providertest.Fixed(testNow)}
 	body := func(s *mews.Simulator) []byte {
 		e := succeed(t, s, mews.EntityBill, nil)
 		var all []byte
@@ -327,8 +328,8 @@ func TestSimulatorIsDeterministic(t *testing.T) {
 		return all
 	}
 	a, b := mews.NewSimulator(opts), mews.NewSimulator(opts)
-	later := mews.NewSimulator(sim.Options{Seed: 9, Records: 60, Now: fixed(testNow.Add(40 * time.Minute))})
-	other := mews.NewSimulator(sim.Options{Seed: 10, Records: 60, Now: fixed(testNow)})
+	later := mews.NewSimulator(sim.Options{Seed: 9, Records: 60, Now: providertest.Fixed(testNow.Add(40 * time.Minute))})
+	other := mews.NewSimulator(sim.Options{Seed: 10, Records: 60, Now: providertest.Fixed(testNow)})
 	ba := body(a)
 	if !bytes.Equal(ba, body(b)) || !bytes.Equal(ba, body(later)) {
 		t.Error("two simulators with the same seed, count and hour serve different data")

@@ -31,25 +31,6 @@ func newSource(t *testing.T, cfg mews.Config, hc *http.Client, now func() time.T
 	return src
 }
 
-// fetch runs one Fetch, collecting every record (markers included).
-func fetch(ctx context.Context, src *mews.Source, scope string, from poll.Checkpoint) ([]poll.Record, error) {
-	var recs []poll.Record
-	err := src.Fetch(ctx, scope, from, func(r poll.Record) error {
-		recs = append(recs, r)
-		return nil
-	})
-	return recs, err
-}
-
-func fetchAll(t *testing.T, src *mews.Source, scope string, from poll.Checkpoint) []poll.Record {
-	t.Helper()
-	recs, err := fetch(t.Context(), src, scope, from)
-	if err != nil {
-		t.Fatalf("Fetch(%q, %q): %v", scope, from, err)
-	}
-	return recs
-}
-
 // data returns the ids of the data records.
 func data(recs []poll.Record) []string {
 	var ids []string
@@ -121,16 +102,16 @@ func startConfig(url string) mews.Config {
 }
 
 func TestSourceEveryEntityType(t *testing.T) {
-	s := mews.NewSimulator(sim.Options{Seed: 4, Records: 60, Now: fixed(testNow)})
-	srv := serve(t, s)
-	src := newSource(t, startConfig(srv.URL), srv.Client(), fixed(testNow))
+	s := mews.NewSimulator(sim.Options{Seed: 4, Records: 60, Now: providertest.Fixed(testNow)})
+	srv := providertest.Serve(t, s)
+	src := newSource(t, startConfig(srv.URL), srv.Client(), providertest.Fixed(testNow))
 	scopes, err := src.Scopes(t.Context())
 	if err != nil || strings.Join(scopes, ",") != strings.Join(mews.EntityTypes(), ",") {
 		t.Fatalf("Scopes = %v, %v; want every entity type", scopes, err)
 	}
 	for _, et := range scopes {
 		t.Run(et, func(t *testing.T) {
-			recs := fetchAll(t, src, et, "")
+			recs := providertest.FetchAll(t, src, et, "")
 			checkOnce(t, data(recs), s.Entities(et))
 			for _, r := range recs {
 				if r.Resource != strings.ToLower(et) {
@@ -162,9 +143,9 @@ func TestSourceEveryEntityType(t *testing.T) {
 }
 
 func TestSourceMarksTheExportBeforeWaiting(t *testing.T) {
-	s := mews.NewSimulator(sim.Options{Seed: 1, Records: 20, Now: fixed(testNow)})
-	srv := serve(t, s)
-	src := newSource(t, startConfig(srv.URL), srv.Client(), fixed(testNow))
+	s := mews.NewSimulator(sim.Options{Seed: 1, Records: 20, Now: providertest.Fixed(testNow)})
+	srv := providertest.Serve(t, s)
+	src := newSource(t, startConfig(srv.URL), srv.Client(), providertest.Fixed(testNow))
 	var first poll.Record
 	errCrash := errors.New("poller killed")
 	err := src.Fetch(t.Context(), mews.EntityBill, "", func(r poll.Record) error {
@@ -184,11 +165,11 @@ func TestSourceMarksTheExportBeforeWaiting(t *testing.T) {
 }
 
 func TestSourceResumesPendingExportAfterRestart(t *testing.T) {
-	s := mews.NewSimulator(sim.Options{Seed: 2, Records: 120, Now: fixed(testNow)})
-	srv := serve(t, s)
+	s := mews.NewSimulator(sim.Options{Seed: 2, Records: 120, Now: providertest.Fixed(testNow)})
+	srv := providertest.Serve(t, s)
 	errCrash := errors.New("poller killed")
 	var cp poll.Checkpoint
-	crashed := newSource(t, startConfig(srv.URL), srv.Client(), fixed(testNow))
+	crashed := newSource(t, startConfig(srv.URL), srv.Client(), providertest.Fixed(testNow))
 	err := crashed.Fetch(t.Context(), mews.EntityBill, "", func(r poll.Record) error {
 		cp = r.Next
 		return errCrash // the marker with the export id is durable, then the poller dies
@@ -198,8 +179,8 @@ func TestSourceResumesPendingExportAfterRestart(t *testing.T) {
 	}
 	id := position(t, cp).Export.ID
 
-	restarted := newSource(t, startConfig(srv.URL), srv.Client(), fixed(testNow))
-	recs := fetchAll(t, restarted, mews.EntityBill, cp)
+	restarted := newSource(t, startConfig(srv.URL), srv.Client(), providertest.Fixed(testNow))
+	recs := providertest.FetchAll(t, restarted, mews.EntityBill, cp)
 	checkOnce(t, data(recs), s.Truth().Records)
 	truth := s.Truth()
 	if a := adds(truth, mews.EntityBill); len(a) != 1 || a[window(testStart, testNow.Add(-mews.DefaultEndLag))] != 1 {
@@ -214,7 +195,7 @@ func TestSourceResumesPendingExportAfterRestart(t *testing.T) {
 }
 
 func TestSourceResumesMidFileWithRange(t *testing.T) {
-	s := mews.NewSimulator(sim.Options{Seed: 3, Records: 120, Now: fixed(testNow)})
+	s := mews.NewSimulator(sim.Options{Seed: 3, Records: 120, Now: providertest.Fixed(testNow)})
 	for _, ignoreRange := range []bool{false, true} {
 		t.Run(fmt.Sprintf("server ignores Range %v", ignoreRange), func(t *testing.T) {
 			h := http.Handler(s)
@@ -224,8 +205,8 @@ func TestSourceResumesMidFileWithRange(t *testing.T) {
 					s.ServeHTTP(w, r)
 				})
 			}
-			srv := serve(t, h)
-			src := newSource(t, startConfig(srv.URL), srv.Client(), fixed(testNow))
+			srv := providertest.Serve(t, h)
+			src := newSource(t, startConfig(srv.URL), srv.Client(), providertest.Fixed(testNow))
 			// Stop after 70 records: file 2 of 3 (50 lines each), line 20.
 			ctx, cancel := context.WithCancel(t.Context())
 			defer cancel()
@@ -249,7 +230,7 @@ func TestSourceResumesMidFileWithRange(t *testing.T) {
 			if p.Export == nil || p.Export.File != 1 || p.Export.Line != 20 || p.Export.Offset == 0 {
 				t.Fatalf("checkpoint %s: want file index 1, line 20", cp)
 			}
-			after := fetchAll(t, src, mews.EntityBill, cp)
+			after := providertest.FetchAll(t, src, mews.EntityBill, cp)
 			checkOnce(t, append(data(before), data(after)...), s.Truth().Records)
 			if len(data(after)) != s.Truth().Records-70 {
 				t.Errorf("resumed poll emitted %d records, want %d", len(data(after)), s.Truth().Records-70)
@@ -271,15 +252,15 @@ func TestSourceAdoptsTheExportThatMadeAddRefuse(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			s := mews.NewSimulator(sim.Options{Seed: 5, Records: 80, Now: fixed(testNow)})
-			srv := serve(t, s)
-			src := newSource(t, startConfig(srv.URL), srv.Client(), fixed(testNow))
+			s := mews.NewSimulator(sim.Options{Seed: 5, Records: 80, Now: providertest.Fixed(testNow)})
+			srv := providertest.Serve(t, s)
+			src := newSource(t, startConfig(srv.URL), srv.Client(), providertest.Fixed(testNow))
 			end := testNow.Add(-time.Hour)
 			running, err := src.Client().AddExport(t.Context(), mews.EntityBill, tc.pendingStart, end)
 			if err != nil {
 				t.Fatal(err)
 			}
-			recs := fetchAll(t, src, mews.EntityBill, "")
+			recs := providertest.FetchAll(t, src, mews.EntityBill, "")
 			if first := position(t, recs[0].Next); first.Export == nil || first.Export.ID != running.ID || !first.Export.End.Equal(end) {
 				t.Fatalf("first checkpoint %s: want the running export %s adopted with its end", recs[0].Next, running.ID)
 			}
@@ -298,8 +279,8 @@ func TestSourceAdoptsTheExportThatMadeAddRefuse(t *testing.T) {
 }
 
 func TestSourceWaitsForSomeoneElsesExport(t *testing.T) {
-	s := mews.NewSimulator(sim.Options{Seed: 6, Records: 40, Now: fixed(testNow)})
-	srv := serve(t, s)
+	s := mews.NewSimulator(sim.Options{Seed: 6, Records: 40, Now: providertest.Fixed(testNow)})
+	srv := providertest.Serve(t, s)
 	other := testConfig(srv.URL)
 	other.EnterpriseIDs = mews.SimEnterprises()[:1] // another scope: not ours to adopt
 	otherClient, err := mews.NewClient(other, srv.Client())
@@ -310,8 +291,8 @@ func TestSourceWaitsForSomeoneElsesExport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	src := newSource(t, startConfig(srv.URL), srv.Client(), fixed(testNow))
-	recs := fetchAll(t, src, mews.EntityBill, "")
+	src := newSource(t, startConfig(srv.URL), srv.Client(), providertest.Fixed(testNow))
+	recs := providertest.FetchAll(t, src, mews.EntityBill, "")
 	checkOnce(t, data(recs), s.Truth().Records)
 	if p := position(t, recs[0].Next); p.Export == nil || p.Export.ID == theirs.ID {
 		t.Fatalf("first checkpoint %s: adopted an export of another scope", recs[0].Next)
@@ -338,9 +319,9 @@ func TestSourceRefreshesExpiredURLs(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			simClock := newClock(testNow)
+			simClock := providertest.NewClock(testNow)
 			s := mews.NewSimulator(sim.Options{Seed: 7, Records: 140, Now: simClock.Now})
-			srcNow := fixed(testNow)
+			srcNow := providertest.Fixed(testNow)
 			if tc.sourceClockToo {
 				srcNow = simClock.Now
 			}
@@ -359,7 +340,7 @@ func TestSourceRefreshesExpiredURLs(t *testing.T) {
 				}
 				s.ServeHTTP(w, r)
 			})
-			srv := serve(t, h)
+			srv := providertest.Serve(t, h)
 			src := newSource(t, startConfig(srv.URL), srv.Client(), srcNow)
 			var recs []poll.Record
 			err := src.Fetch(t.Context(), mews.EntityBill, "", func(r poll.Record) error {
@@ -419,11 +400,11 @@ func (c *capture) Write(b []byte) (int, error) {
 }
 
 func TestSourceFailedExport(t *testing.T) {
-	s := mews.NewSimulator(sim.Options{Seed: 8, Records: 30, Now: fixed(testNow)})
+	s := mews.NewSimulator(sim.Options{Seed: 8, Records: 30, Now: providertest.Fixed(testNow)})
 	s.FailNext(mews.EntityBill)
-	srv := serve(t, s)
-	src := newSource(t, startConfig(srv.URL), srv.Client(), fixed(testNow))
-	recs, err := fetch(t.Context(), src, mews.EntityBill, "")
+	srv := providertest.Serve(t, s)
+	src := newSource(t, startConfig(srv.URL), srv.Client(), providertest.Fixed(testNow))
+	recs, err := providertest.Fetch(t.Context(), src, mews.EntityBill, "")
 	if !errors.Is(err, mews.ErrExportFailed) || errors.Is(err, poll.ErrAuth) {
 		t.Fatalf("Fetch = %v, want an error wrapping ErrExportFailed", err)
 	}
@@ -441,7 +422,7 @@ func TestSourceFailedExport(t *testing.T) {
 		t.Fatalf("checkpoint after the failure %s, want the window's start without the export", cp)
 	}
 	// The next poll adds a new export of the same window and succeeds.
-	again := fetchAll(t, src, mews.EntityBill, cp)
+	again := providertest.FetchAll(t, src, mews.EntityBill, cp)
 	checkOnce(t, data(again), s.Truth().Records)
 	if a := adds(s.Truth(), mews.EntityBill); a[window(testStart, testNow.Add(-mews.DefaultEndLag))] != 2 {
 		t.Errorf("adds %v: want the window added twice", a)
@@ -449,10 +430,10 @@ func TestSourceFailedExport(t *testing.T) {
 }
 
 func TestSourceExpiredExportIsAddedAgain(t *testing.T) {
-	simClock := newClock(testNow)
+	simClock := providertest.NewClock(testNow)
 	s := mews.NewSimulator(sim.Options{Seed: 9, Records: 60, Now: simClock.Now})
-	srv := serve(t, s)
-	src := newSource(t, startConfig(srv.URL), srv.Client(), fixed(testNow))
+	srv := providertest.Serve(t, s)
+	src := newSource(t, startConfig(srv.URL), srv.Client(), providertest.Fixed(testNow))
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	var before []poll.Record
@@ -470,7 +451,7 @@ func TestSourceExpiredExportIsAddedAgain(t *testing.T) {
 
 	// The new export covers the whole window again: the record read before repeats with the
 	// same bytes (the same raw id, dropped as a duplicate downstream).
-	after := fetchAll(t, src, mews.EntityBill, cp)
+	after := providertest.FetchAll(t, src, mews.EntityBill, cp)
 	checkOnce(t, data(after), s.Truth().Records)
 	var ids []string
 	for _, r := range after {
@@ -487,12 +468,12 @@ func TestSourceExpiredExportIsAddedAgain(t *testing.T) {
 }
 
 func TestSourceSplits180DayBackfill(t *testing.T) {
-	s := mews.NewSimulator(sim.Options{Seed: 10, Records: 40, Now: fixed(testNow)})
-	srv := serve(t, s)
+	s := mews.NewSimulator(sim.Options{Seed: 10, Records: 40, Now: providertest.Fixed(testNow)})
+	srv := providertest.Serve(t, s)
 	start := time.Date(2025, 10, 16, 0, 0, 0, 0, time.UTC) // 400 days before testNow, and 12h
 	cfg := testConfig(srv.URL)
 	cfg.Start = "2025-10-16"
-	recs := fetchAll(t, newSource(t, cfg, srv.Client(), fixed(testNow)), mews.EntityBill, "")
+	recs := providertest.FetchAll(t, newSource(t, cfg, srv.Client(), providertest.Fixed(testNow)), mews.EntityBill, "")
 	checkOnce(t, data(recs), s.Truth().Records)
 
 	day180 := 180 * 24 * time.Hour
@@ -529,11 +510,11 @@ func TestSourceWindowEnd(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			s := mews.NewSimulator(sim.Options{Seed: 11, Records: 20, Now: fixed(testNow)})
-			srv := serve(t, s)
+			s := mews.NewSimulator(sim.Options{Seed: 11, Records: 20, Now: providertest.Fixed(testNow)})
+			srv := providertest.Serve(t, s)
 			cfg := startConfig(srv.URL)
 			cfg.EndLag = tc.lag
-			fetchAll(t, newSource(t, cfg, srv.Client(), fixed(testNow)), mews.EntityBill, "")
+			providertest.FetchAll(t, newSource(t, cfg, srv.Client(), providertest.Fixed(testNow)), mews.EntityBill, "")
 			lag := tc.lag
 			if lag == 0 {
 				lag = mews.DefaultEndLag
@@ -546,19 +527,19 @@ func TestSourceWindowEnd(t *testing.T) {
 }
 
 func TestSourceCaughtUpWaitsForMinWindow(t *testing.T) {
-	clk := newClock(testNow)
+	clk := providertest.NewClock(testNow)
 	s := mews.NewSimulator(sim.Options{Seed: 12, Records: 20, Now: clk.Now})
-	srv := serve(t, s)
+	srv := providertest.Serve(t, s)
 	src := newSource(t, startConfig(srv.URL), srv.Client(), clk.Now)
-	cp := lastNext(fetchAll(t, src, mews.EntityBill, ""))
+	cp := lastNext(providertest.FetchAll(t, src, mews.EntityBill, ""))
 	end := testNow.Add(-mews.DefaultEndLag)
 
 	clk.Add(10 * time.Minute) // less than MinWindow after the last window's end
-	if recs := fetchAll(t, src, mews.EntityBill, cp); len(recs) != 0 {
+	if recs := providertest.FetchAll(t, src, mews.EntityBill, cp); len(recs) != 0 {
 		t.Fatalf("a poll 10 minutes later emitted %d records", len(recs))
 	}
 	clk.Add(10 * time.Minute)
-	recs := fetchAll(t, src, mews.EntityBill, cp)
+	recs := providertest.FetchAll(t, src, mews.EntityBill, cp)
 	if len(data(recs)) != 0 {
 		t.Errorf("the new window holds no bill but %d records came", len(data(recs)))
 	}
@@ -568,49 +549,31 @@ func TestSourceCaughtUpWaitsForMinWindow(t *testing.T) {
 }
 
 func TestSourceStops(t *testing.T) {
-	s := mews.NewSimulator(sim.Options{Seed: 1, Records: 10, Now: fixed(testNow)})
-	srv := serve(t, s)
+	s := mews.NewSimulator(sim.Options{Seed: 1, Records: 10, Now: providertest.Fixed(testNow)})
+	srv := providertest.Serve(t, s)
 	cfg := startConfig(srv.URL)
 	cfg.EntityTypes = []string{"bill", "Payment"}
-	src := newSource(t, cfg, srv.Client(), fixed(testNow))
+	src := newSource(t, cfg, srv.Client(), providertest.Fixed(testNow))
 	errStop := errors.New("stop")
-	tests := []struct {
-		name  string
-		scope string
-		from  poll.Checkpoint
-		emit  func(poll.Record) error
-		is    error
-	}{
-		{"entity type not configured", "Customer", "", func(poll.Record) error { return nil }, poll.ErrPermanent},
-		{"malformed checkpoint", "Bill", "2026-11-19", func(poll.Record) error { return nil }, poll.ErrPermanent},
-		{"checkpoint without from", "Bill", `{"export":{"id":"x"}}`, func(poll.Record) error { return nil }, poll.ErrPermanent},
-		{"checkpoint with unknown field", "Bill", `{"from":"2026-11-01T00:00:00Z","next_day":"2026-11-02"}`, func(poll.Record) error { return nil }, poll.ErrPermanent},
-		{"export ending before from", "Bill", `{"from":"2026-11-01T00:00:00Z","export":{"id":"x","end":"2026-10-01T00:00:00Z"}}`, func(poll.Record) error { return nil }, poll.ErrPermanent},
-		{"negative line", "Bill", `{"from":"2026-11-01T00:00:00Z","export":{"id":"x","end":"2026-11-10T00:00:00Z","line":-1}}`, func(poll.Record) error { return nil }, poll.ErrPermanent},
-		{"emit error", "Bill", "", func(poll.Record) error { return errStop }, errStop},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			calls := 0
-			err := src.Fetch(t.Context(), tc.scope, tc.from, func(r poll.Record) error { calls++; return tc.emit(r) })
-			if !errors.Is(err, tc.is) {
-				t.Fatalf("Fetch = %v, want an error wrapping %v", err, tc.is)
-			}
-			if tc.is == errStop && calls != 1 {
-				t.Errorf("emit called %d times after it failed once", calls)
-			}
-		})
-	}
+	providertest.CheckFetchFailures(t, src, errStop, []providertest.FetchFailure{
+		{Name: "entity type not configured", Scope: "Customer", Is: poll.ErrPermanent},
+		{Name: "malformed checkpoint", Scope: "Bill", From: "2026-11-19", Is: poll.ErrPermanent},
+		{Name: "checkpoint without from", Scope: "Bill", From: `{"export":{"id":"x"}}`, Is: poll.ErrPermanent},
+		{Name: "checkpoint with unknown field", Scope: "Bill", From: `{"from":"2026-11-01T00:00:00Z","next_day":"2026-11-02"}`, Is: poll.ErrPermanent},
+		{Name: "export ending before from", Scope: "Bill", From: `{"from":"2026-11-01T00:00:00Z","export":{"id":"x","end":"2026-10-01T00:00:00Z"}}`, Is: poll.ErrPermanent},
+		{Name: "negative line", Scope: "Bill", From: `{"from":"2026-11-01T00:00:00Z","export":{"id":"x","end":"2026-11-10T00:00:00Z","line":-1}}`, Is: poll.ErrPermanent},
+		{Name: "emit error", Scope: "Bill", Emit: func(poll.Record) error { return errStop }, Is: errStop},
+	})
 }
 
 func TestSourceUnknownExportInCheckpointStartsOver(t *testing.T) {
-	s := mews.NewSimulator(sim.Options{Seed: 13, Records: 25, Now: fixed(testNow)})
-	srv := serve(t, s)
-	src := newSource(t, startConfig(srv.URL), srv.Client(), fixed(testNow))
+	s := mews.NewSimulator(sim.Options{Seed: 13, Records: 25, Now: providertest.Fixed(testNow)})
+	srv := providertest.Serve(t, s)
+	src := newSource(t, startConfig(srv.URL), srv.Client(), providertest.Fixed(testNow))
 	cp := mews.Position{From: testStart, Export: &mews.ExportPosition{
 		ID: "00000000-0000-4000-8000-000000000000", End: testNow.Add(-time.Hour), File: 2, Line: 7, Offset: 900,
 	}}.Checkpoint()
-	recs := fetchAll(t, src, mews.EntityBill, cp)
+	recs := providertest.FetchAll(t, src, mews.EntityBill, cp)
 	checkOnce(t, data(recs), s.Truth().Records)
 	if p := position(t, recs[0].Next); p.Export != nil || !p.From.Equal(testStart) {
 		t.Errorf("first checkpoint %s: want the window's start without the vanished export", recs[0].Next)
@@ -688,11 +651,11 @@ func (b *countingBody) Read(p []byte) (int, error) {
 
 func fakeSource(t *testing.T, f *fakeMews, maxLine int64) (*mews.Source, *countingTransport) {
 	t.Helper()
-	srv := serve(t, f)
+	srv := providertest.Serve(t, f)
 	ct := &countingTransport{base: srv.Client().Transport}
 	cfg := startConfig(srv.URL)
 	cfg.MaxLineBytes = maxLine
-	return newSource(t, cfg, &http.Client{Transport: ct}, fixed(testNow)), ct
+	return newSource(t, cfg, &http.Client{Transport: ct}, providertest.Fixed(testNow)), ct
 }
 
 func TestSourceStreamsLargeFiles(t *testing.T) {
@@ -748,7 +711,7 @@ func TestSourceLineTooLong(t *testing.T) {
 	content := []byte(`{"Id":"bill-1"}` + "\n" + `{"Id":"bill-2"}` + "\n" + `{"Id":"bill-3"}` + "\n" + long + "\n" + `{"Id":"bill-5"}` + "\n")
 	f := &fakeMews{files: []fakeFile{{content: content}}}
 	src, ct := fakeSource(t, f, 64<<10)
-	recs, err := fetch(t.Context(), src, mews.EntityBill, "")
+	recs, err := providertest.Fetch(t.Context(), src, mews.EntityBill, "")
 	if !errors.Is(err, mews.ErrLineTooLong) || !errors.Is(err, poll.ErrPermanent) {
 		t.Fatalf("Fetch = %v, want an error wrapping ErrLineTooLong and poll.ErrPermanent", err)
 	}
@@ -772,7 +735,7 @@ func TestSourceLineTooLong(t *testing.T) {
 	}
 	// Raised setting: the next poll resumes at that line.
 	bigger, _ := fakeSource(t, f, 1<<20)
-	rest := fetchAll(t, bigger, mews.EntityBill, cp)
+	rest := providertest.FetchAll(t, bigger, mews.EntityBill, cp)
 	if got := strings.Join(data(rest), ","); got != "bill-long,bill-5" {
 		t.Errorf("records after raising the limit: %s", got)
 	}
@@ -791,7 +754,7 @@ func TestSourceLineFormats(t *testing.T) {
 		`{"Id":"b","unknown":{"kept":[1.10,true]}}` // no final newline
 	f := &fakeMews{files: []fakeFile{{content: []byte(content)}, {content: []byte{}}}}
 	src, _ := fakeSource(t, f, 1024)
-	recs := fetchAll(t, src, mews.EntityBill, "")
+	recs := providertest.FetchAll(t, src, mews.EntityBill, "")
 	var got []string
 	for _, r := range recs {
 		if r.Data != nil {
@@ -814,7 +777,7 @@ func TestSourceShortBodyIsRetriedNotDuplicated(t *testing.T) {
 	content := []byte(`{"Id":"a"}` + "\n" + `{"Id":"b"}` + "\n")
 	f := &fakeMews{files: []fakeFile{{content: content, size: int64(len(content)) + 10}}}
 	src, _ := fakeSource(t, f, 1024)
-	recs, err := fetch(t.Context(), src, mews.EntityBill, "")
+	recs, err := providertest.Fetch(t.Context(), src, mews.EntityBill, "")
 	if err == nil || !strings.Contains(err.Error(), "body ended at byte 22 of 32") {
 		t.Fatalf("Fetch = %v, want the short body reported", err)
 	}
@@ -828,12 +791,12 @@ func TestSourceShortBodyIsRetriedNotDuplicated(t *testing.T) {
 
 func TestSourceWaitsWithBackoffUnderSynctest(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		s := mews.NewSimulator(sim.Options{Seed: 14, Records: 30, Now: fixed(testNow)})
+		s := mews.NewSimulator(sim.Options{Seed: 14, Records: 30, Now: providertest.Fixed(testNow)})
 		cfg := startConfig("http://mews.sim.invalid")
 		cfg.ExportWait = poll.Backoff{} // DefaultExportWait: 1s growing to 30s
-		src := newSource(t, cfg, providertest.HandlerClient(s), fixed(testNow))
+		src := newSource(t, cfg, providertest.HandlerClient(s), providertest.Fixed(testNow))
 		begin := time.Now()
-		recs := fetchAll(t, src, mews.EntityBill, "")
+		recs := providertest.FetchAll(t, src, mews.EntityBill, "")
 		checkOnce(t, data(recs), s.Truth().Records)
 		// add → Pending; getAll → Processing; a backoff wait; getAll → Success.
 		if n := s.Truth().Requests["getAll"]; n != 2 {
@@ -847,7 +810,7 @@ func TestSourceWaitsWithBackoffUnderSynctest(t *testing.T) {
 
 func TestSourceGivesUpWaitingAndResumesNextPoll(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		s := mews.NewSimulator(sim.Options{Seed: 15, Records: 30, Now: fixed(testNow)})
+		s := mews.NewSimulator(sim.Options{Seed: 15, Records: 30, Now: providertest.Fixed(testNow)})
 		stuck := true
 		h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if stuck && r.URL.Path == "/api/connector/v1/exports/getAll" {
@@ -864,9 +827,9 @@ func TestSourceGivesUpWaitingAndResumesNextPoll(t *testing.T) {
 		})
 		cfg := startConfig("http://mews.sim.invalid")
 		cfg.ExportWait = poll.Backoff{}
-		src := newSource(t, cfg, providertest.HandlerClient(h), fixed(testNow))
+		src := newSource(t, cfg, providertest.HandlerClient(h), providertest.Fixed(testNow))
 		begin := time.Now()
-		recs, err := fetch(t.Context(), src, mews.EntityBill, "")
+		recs, err := providertest.Fetch(t.Context(), src, mews.EntityBill, "")
 		if err == nil || !strings.Contains(err.Error(), "still Processing after 60 status checks; the next poll resumes it") {
 			t.Fatalf("Fetch = %v", err)
 		}
@@ -881,7 +844,7 @@ func TestSourceGivesUpWaitingAndResumesNextPoll(t *testing.T) {
 			t.Fatalf("checkpoint %s after giving up: want the export kept", cp)
 		}
 		stuck = false
-		again := fetchAll(t, src, mews.EntityBill, cp)
+		again := providertest.FetchAll(t, src, mews.EntityBill, cp)
 		checkOnce(t, data(again), s.Truth().Records)
 		if a := adds(s.Truth(), mews.EntityBill); len(a) != 1 {
 			t.Errorf("adds %v: the next poll must resume the same export", a)
@@ -893,13 +856,13 @@ func TestSourceGivesUpWaitingAndResumesNextPoll(t *testing.T) {
 // download as an expired URL and cuts every third response off half-way (what providersim's
 // --fault-expire-url-every and --fault-truncate-every do in the chaos run).
 func TestSourceUnderSimulatorFaults(t *testing.T) {
-	s := mews.NewSimulator(sim.Options{Seed: 5, Records: 240, Now: fixed(testNow),
+	s := mews.NewSimulator(sim.Options{Seed: 5, Records: 240, Now: providertest.Fixed(testNow),
 		Faults: sim.Faults{ExpireURLEvery: 2, TruncateEvery: 3}})
-	srv := serve(t, s)
+	srv := providertest.Serve(t, s)
 	cfg := startConfig(srv.URL)
 	cfg.Backoff.MaxAttempts = 30
-	src := newSource(t, cfg, srv.Client(), fixed(testNow))
-	recs := fetchAll(t, src, mews.EntityBill, "")
+	src := newSource(t, cfg, srv.Client(), providertest.Fixed(testNow))
+	recs := providertest.FetchAll(t, src, mews.EntityBill, "")
 	checkOnce(t, data(recs), s.Truth().Records)
 	if n := s.Truth().Requests["url-expired"]; n == 0 {
 		t.Errorf("no download was refused as expired: the fault did not fire")

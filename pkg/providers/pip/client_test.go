@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"net/http/httptest"
 	"strconv"
 	"strings"
 	"sync"
@@ -29,28 +28,6 @@ const testPageSize = 6
 
 // inMemory is the base URL of a simulator served through providertest.HandlerClient.
 const inMemory = "http://pip.invalid"
-
-// clock is a settable test clock shared by a simulator and a test.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock(t time.Time) *clock { return &clock{t: t} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = t
-}
-
-func fixed(t time.Time) func() time.Time { return func() time.Time { return t } }
 
 // newSim returns a simulator with test-sized pages.
 func newSim(opts sim.Options) sim.Simulator {
@@ -156,19 +133,12 @@ func newClient(t *testing.T, cfg pip.Config, hc *http.Client) *pip.Client {
 	return c
 }
 
-func serve(t *testing.T, h http.Handler) *httptest.Server {
-	t.Helper()
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
-	return srv
-}
-
 func TestClientSendsTheDocumentedRequestAndKeepsBytes(t *testing.T) {
-	body := readTestdata(t, "getposteninvoicingdata_200.json")
+	body := providertest.Testdata(t, "getposteninvoicingdata_200.json")
 	// An unknown field must survive byte for byte.
 	body = bytes.Replace(body, []byte(`"storeNumber": "2130",`), []byte(`"storeNumber": "2130", "lockerBank": {"slots": 24.0},`), 1)
 	var got http.Header
-	srv := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := providertest.Serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		got = r.Header.Clone()
 		got.Set("X-Path", r.URL.Path)
 		got.Set("X-Query", r.URL.RawQuery)
@@ -211,7 +181,7 @@ func TestClientSendsTheDocumentedRequestAndKeepsBytes(t *testing.T) {
 
 func TestClientCachesTheToken(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		rec := record(newSim(sim.Options{Seed: 1, Records: 30, Now: fixed(testNow)}))
+		rec := record(newSim(sim.Options{Seed: 1, Records: 30, Now: providertest.Fixed(testNow)}))
 		c := newClient(t, testConfig(inMemory), providertest.HandlerClient(rec))
 		for range 3 {
 			if _, err := c.Invoicing(t.Context(), ""); err != nil {
@@ -254,7 +224,7 @@ func TestClientRefreshesTheTokenBeforeItExpires(t *testing.T) {
 
 func TestClientReplacesARefusedTokenOnce(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		opts := sim.Options{Seed: 1, Records: 30, Now: fixed(testNow)}
+		opts := sim.Options{Seed: 1, Records: 30, Now: providertest.Fixed(testNow)}
 		sw := &swap{}
 		sw.set(newSim(opts))
 		c := newClient(t, testConfig(inMemory), providertest.HandlerClient(sw))
@@ -274,7 +244,7 @@ func TestClientReplacesARefusedTokenOnce(t *testing.T) {
 		}
 
 		// An API that refuses every token: the new one is refused too, and that is final.
-		refusing := record(newSim(sim.Options{Seed: 1, Records: 30, Now: fixed(testNow), Faults: sim.Faults{ExpiredToken: true}}))
+		refusing := record(newSim(sim.Options{Seed: 1, Records: 30, Now: providertest.Fixed(testNow), Faults: sim.Faults{ExpiredToken: true}}))
 		sw.set(refusing)
 		_, err := c.Invoicing(t.Context(), "")
 		if !errors.Is(err, poll.ErrAuth) {
@@ -349,7 +319,7 @@ func TestClientRefusals(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				rec := record(newSim(sim.Options{Seed: 1, Records: 10, Now: fixed(testNow), Faults: tc.faults}))
+				rec := record(newSim(sim.Options{Seed: 1, Records: 10, Now: providertest.Fixed(testNow), Faults: tc.faults}))
 				cfg := testConfig(inMemory)
 				if tc.cfg != nil {
 					tc.cfg(&cfg)
@@ -378,7 +348,7 @@ func TestClientRefusals(t *testing.T) {
 
 func TestClientRetriesServerErrors(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		s := newSim(sim.Options{Seed: 1, Records: 20, Now: fixed(testNow)})
+		s := newSim(sim.Options{Seed: 1, Records: 20, Now: providertest.Fixed(testNow)})
 		var calls, tokenCalls int
 		h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if r.URL.Path == pip.SimTokenPath {
@@ -391,7 +361,7 @@ func TestClientRetriesServerErrors(t *testing.T) {
 				calls++
 				if calls <= 2 {
 					w.WriteHeader(http.StatusInternalServerError)
-					w.Write(readTestdata(t, "getposteninvoicingdata_500.json"))
+					w.Write(providertest.Testdata(t, "getposteninvoicingdata_500.json"))
 					return
 				}
 			}
@@ -411,7 +381,7 @@ func TestClientHonoursRetryAfter(t *testing.T) {
 	for _, path := range []string{pip.SimTokenPath, "/v1/data-export/posten/invoicing"} {
 		t.Run(path, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				s := newSim(sim.Options{Seed: 1, Records: 20, Now: fixed(testNow)})
+				s := newSim(sim.Options{Seed: 1, Records: 20, Now: providertest.Fixed(testNow)})
 				limited := 0
 				h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 					if r.URL.Path == path && limited == 0 {
@@ -464,9 +434,9 @@ func TestClientMalformedBodyIsRetriedThenReported(t *testing.T) {
 
 func TestClientMaxPageBytes(t *testing.T) {
 	rec := record(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Write(bytes.Repeat(readTestdata(t, "getposteninvoicingdata_200.json"), 3))
+		w.Write(bytes.Repeat(providertest.Testdata(t, "getposteninvoicingdata_200.json"), 3))
 	}))
-	srv := serve(t, rec)
+	srv := providertest.Serve(t, rec)
 	cfg := staticConfig(srv.URL)
 	cfg.MaxPageBytes = 1024
 	_, err := newClient(t, cfg, srv.Client()).Invoicing(t.Context(), "")
@@ -486,7 +456,7 @@ func TestDecodePage(t *testing.T) {
 		through string
 		wantErr string
 	}{
-		{"seed example", string(readTestdata(t, "getposteninvoicingdata_200.json")), 2, "2023-01-01T12:00:00Z", ""},
+		{"seed example", string(providertest.Testdata(t, "getposteninvoicingdata_200.json")), 2, "2023-01-01T12:00:00Z", ""},
 		{"empty export", `{"exportedThrough":null,"data":[]}`, 0, "", ""},
 		{"null data, no exportedThrough", `{"data":null}`, 0, "", ""},
 		{"bare array", `[{"sessionId":"a"},{"sessionId":"b"}]`, 2, "", ""},
@@ -536,7 +506,7 @@ func TestDecodeErrorSeedExamples(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(http.StatusText(tc.status), func(t *testing.T) {
-			body := readTestdata(t, "getposteninvoicingdata_"+strconv.Itoa(tc.status)+".json")
+			body := providertest.Testdata(t, "getposteninvoicingdata_"+strconv.Itoa(tc.status)+".json")
 			err := pip.DecodeError(tc.status, body, "GET http://pip/v1/data-export/posten/invoicing")
 			if err.Code != tc.code || err.Message == "" || !strings.Contains(err.Error(), tc.says) {
 				t.Errorf("decoded %+v (%v), want code %s, a message, and %q", err, err, tc.code, tc.says)
@@ -561,9 +531,9 @@ func TestDecodeErrorSeedExamples(t *testing.T) {
 }
 
 func FuzzDecodePage(f *testing.F) {
-	f.Add(readTestdata(f, "getposteninvoicingdata_200.json"))
+	f.Add(providertest.Testdata(f, "getposteninvoicingdata_200.json"))
 	for _, name := range []string{"400", "401", "403", "500"} {
-		f.Add(readTestdata(f, "getposteninvoicingdata_"+name+".json"))
+		f.Add(providertest.Testdata(f, "getposteninvoicingdata_"+name+".json"))
 	}
 	for _, s := range []string{``, `null`, `[]`, `{}`, `{"data":null}`, `{"data":[1,"x",null]}`, `[1,{"a":`,
 		`{"data":[],"exportedThrough":""}`, `{"data":[],"exportedThrough":"2023-01-01T12:00:00"}`, ` {"data":[]} trailing`} {
@@ -630,19 +600,8 @@ func TestConfigValidate(t *testing.T) {
 			cfg := valid
 			tc.mod(&cfg)
 			err := cfg.Validate()
-			if tc.want == nil {
-				if err != nil {
-					t.Fatalf("Validate() = %v, want nil", err)
-				}
+			if !providertest.CheckValidate(t, err, tc.want) {
 				return
-			}
-			if !errors.Is(err, config.ErrInvalid) {
-				t.Fatalf("Validate() = %v, want an error wrapping config.ErrInvalid", err)
-			}
-			for _, w := range tc.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("Validate() = %q, does not say %q", err, w)
-				}
 			}
 			if strings.Contains(err.Error(), pip.SimClientSecret) || strings.Contains(err.Error(), "hunter2") {
 				t.Errorf("Validate() shows a secret: %v", err)

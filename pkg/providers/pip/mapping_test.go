@@ -4,9 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"flag"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -16,26 +13,16 @@ import (
 
 	"github.com/chargeline/chargeline/pkg/events"
 	"github.com/chargeline/chargeline/pkg/providers/pip"
+	"github.com/chargeline/chargeline/pkg/providers/providertest"
 	"github.com/chargeline/chargeline/pkg/providers/sim"
 	eventschema "github.com/chargeline/chargeline/schemas/events"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata/*.golden.json from the current mapping")
 
 // seedSessions are the example records of the export's 200 response (testdata/
 // getposteninvoicingdata_200.json): the seed shows no body, so they are built from its field
 // list ("session ID, PIP ID, store number, and completion timestamp") and its two example
 // date-times.
 var seedSessions = []string{"getposteninvoicingdata_200_data0", "getposteninvoicingdata_200_data1"}
-
-func readTestdata(t testing.TB, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
 
 // rawOf wraps session JSON as the poller would have published it.
 func rawOf(data []byte) events.Raw {
@@ -93,71 +80,23 @@ func mapOne(t *testing.T, data []byte) events.ChargingSession {
 func TestMapGolden(t *testing.T) {
 	for _, name := range seedSessions {
 		t.Run(name, func(t *testing.T) {
-			data := bytes.TrimSpace(readTestdata(t, name+".json"))
+			data := bytes.TrimSpace(providertest.Testdata(t, name+".json"))
 			evs, err := pip.Provider{}.Map(rawOf(data))
 			if err != nil {
 				t.Fatalf("Map: %v", err)
 			}
-			type golden struct {
-				ID       string          `json:"ce_id"`
-				Type     string          `json:"type"`
-				Provider string          `json:"provider"`
-				Source   string          `json:"ce_source"`
-				Subject  string          `json:"ce_subject"`
-				Time     time.Time       `json:"ce_time"`
-				Data     json.RawMessage `json:"data"`
-			}
-			var out []golden
 			for _, e := range evs {
 				validate(t, e.Data)
-				out = append(out, golden{e.ID, e.Type, e.Provider, e.Source, e.Subject, e.Time, e.Data})
 			}
-			got, err := json.MarshalIndent(out, "", "  ")
-			if err != nil {
-				t.Fatal(err)
-			}
-			got = append(got, '\n')
-			path := filepath.Join("testdata", name+".golden.json")
-			if *update {
-				if err := os.WriteFile(path, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("%v (run go test ./pkg/providers/pip -run Golden -update)", err)
-			}
-			if !bytes.Equal(got, want) {
-				t.Errorf("Map(%s) differs from %s (review, then -update):\n%s", name, path, got)
-			}
+			providertest.Golden(t, name, evs)
 		})
 	}
 }
 
-// deleted marks a field patch removes.
-var deleted = &struct{}{}
-
 // patch returns the seed example data0 with fields replaced (or deleted).
 func patch(t *testing.T, fields map[string]any) []byte {
 	t.Helper()
-	dec := json.NewDecoder(bytes.NewReader(readTestdata(t, seedSessions[0]+".json")))
-	dec.UseNumber()
-	var m map[string]any
-	if err := dec.Decode(&m); err != nil {
-		t.Fatal(err)
-	}
-	for k, v := range fields {
-		if v == deleted {
-			delete(m, k)
-			continue
-		}
-		m[k] = v
-	}
-	b, err := json.Marshal(m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
+	return providertest.Patch(t, providertest.Testdata(t, seedSessions[0]+".json"), fields)
 }
 
 func TestMap(t *testing.T) {
@@ -168,7 +107,7 @@ func TestMap(t *testing.T) {
 	}{
 		{
 			name:  "seed example maps every field",
-			input: func(t *testing.T) []byte { return readTestdata(t, seedSessions[0]+".json") },
+			input: func(t *testing.T) []byte { return providertest.Testdata(t, seedSessions[0]+".json") },
 			check: func(t *testing.T, cs events.ChargingSession) {
 				eq(t, "id", cs.ID, "pip:0b6f3c1e-8d2a-4e57-9a0c-5f1d2e3b4a69")
 				eq(t, "source_id", cs.SourceID, "0b6f3c1e-8d2a-4e57-9a0c-5f1d2e3b4a69")
@@ -203,8 +142,10 @@ func TestMap(t *testing.T) {
 			},
 		},
 		{
-			name:  "no PIP and no store: no location",
-			input: func(t *testing.T) []byte { return patch(t, map[string]any{"pipId": deleted, "storeNumber": nil}) },
+			name: "no PIP and no store: no location",
+			input: func(t *testing.T) []byte {
+				return patch(t, map[string]any{"pipId": providertest.Deleted, "storeNumber": nil})
+			},
 			check: func(t *testing.T, cs events.ChargingSession) {
 				if cs.Location != nil {
 					t.Errorf("location = %+v, want none", cs.Location)
@@ -236,13 +177,13 @@ func TestMapUnmappable(t *testing.T) {
 		{"a JSON array", func(*testing.T) []byte { return []byte(`[]`) }},
 		{"JSON null", func(*testing.T) []byte { return []byte(`null`) }},
 		{"data after the object", func(t *testing.T) []byte { return append(patch(t, nil), `{}`...) }},
-		{"missing sessionId", func(t *testing.T) []byte { return patch(t, map[string]any{"sessionId": deleted}) }},
+		{"missing sessionId", func(t *testing.T) []byte { return patch(t, map[string]any{"sessionId": providertest.Deleted}) }},
 		{"blank sessionId", func(t *testing.T) []byte { return patch(t, map[string]any{"sessionId": "  "}) }},
 		{"sessionId with a line break", func(t *testing.T) []byte { return patch(t, map[string]any{"sessionId": "a\nb"}) }},
 		{"boolean sessionId", func(t *testing.T) []byte { return patch(t, map[string]any{"sessionId": true}) }},
 		{"object pipId", func(t *testing.T) []byte { return patch(t, map[string]any{"pipId": map[string]any{"id": 1}}) }},
 		{"storeNumber with a control character", func(t *testing.T) []byte { return patch(t, map[string]any{"storeNumber": "04\x0015"}) }},
-		{"missing completedAt", func(t *testing.T) []byte { return patch(t, map[string]any{"completedAt": deleted}) }},
+		{"missing completedAt", func(t *testing.T) []byte { return patch(t, map[string]any{"completedAt": providertest.Deleted}) }},
 		{"date-only completedAt", func(t *testing.T) []byte { return patch(t, map[string]any{"completedAt": "2023-01-01"}) }},
 		{"completedAt without an offset", func(t *testing.T) []byte { return patch(t, map[string]any{"completedAt": "2023-01-01T12:00:00"}) }},
 		{"numeric completedAt", func(t *testing.T) []byte { return patch(t, map[string]any{"completedAt": 1672574400}) }},
@@ -259,7 +200,7 @@ func TestMapUnmappable(t *testing.T) {
 }
 
 func TestMapSimulatorSessionsValidate(t *testing.T) {
-	clk := newClock(testNow)
+	clk := providertest.NewClock(testNow)
 	s := newSim(sim.Options{Seed: 3, Records: 200, Now: clk.Now})
 	clk.Set(testNow.Add(7 * 24 * time.Hour)) // every session has completed
 	after, mapped := "", map[string]bool{}
@@ -291,9 +232,9 @@ func eq(t *testing.T, what, got, want string) {
 
 func FuzzMap(f *testing.F) {
 	for _, name := range seedSessions {
-		f.Add(readTestdata(f, name+".json"))
+		f.Add(providertest.Testdata(f, name+".json"))
 	}
-	f.Add(readTestdata(f, "getposteninvoicingdata_200.json"))
+	f.Add(providertest.Testdata(f, "getposteninvoicingdata_200.json"))
 	for _, s := range []string{
 		`{}`, `null`, `[]`, `"x"`, `{"sessionId":"a","completedAt":"2023-01-01T12:00:00Z"}`,
 		`{"sessionId":1e400,"completedAt":"2023-01-01T12:00:00Z","pipId":-0.0,"storeNumber":"\u2028"}`,
@@ -330,7 +271,7 @@ func FuzzMap(f *testing.F) {
 }
 
 func BenchmarkMap(b *testing.B) {
-	raw := rawOf(bytes.TrimSpace(readTestdata(b, seedSessions[0]+".json")))
+	raw := rawOf(bytes.TrimSpace(providertest.Testdata(b, seedSessions[0]+".json")))
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := (pip.Provider{}).Map(raw); err != nil {

@@ -16,7 +16,7 @@ var _ providers.Provider = pip.Provider{}
 // five) and one group is larger than a page; once with client credentials (the simulator's
 // token endpoint, as SimEnv configures) and once with the static token.
 func TestConformance(t *testing.T) {
-	now := fixed(testNow)
+	now := providertest.Fixed(testNow)
 	p := pip.Provider{SimPageSize: testPageSize}
 	for _, tc := range []struct {
 		name string

@@ -3,7 +3,6 @@ package pip_test
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/chargeline/chargeline/pkg/providers/pip"
+	"github.com/chargeline/chargeline/pkg/providers/providertest"
 	"github.com/chargeline/chargeline/pkg/providers/sim"
 )
 
@@ -71,43 +71,13 @@ func exportPage(t *testing.T, h http.Handler, after string) (ids, at []string, t
 	return ids, at, body.ExportedThrough
 }
 
-// shape describes a JSON value's keys and value kinds, recursively (first array element).
-func shape(v any) any {
-	switch v := v.(type) {
-	case map[string]any:
-		m := map[string]any{}
-		for k, x := range v {
-			m[k] = shape(x)
-		}
-		return m
-	case []any:
-		if len(v) == 0 {
-			return "array"
-		}
-		return []any{shape(v[0])}
-	case nil:
-		return "null"
-	default:
-		return fmt.Sprintf("%T", v)
-	}
-}
-
-func decodeAny(t *testing.T, b []byte) any {
-	t.Helper()
-	var v any
-	if err := json.Unmarshal(b, &v); err != nil {
-		t.Fatalf("%v: %s", err, b)
-	}
-	return v
-}
-
 func TestSimulatorServesTheSeedShape(t *testing.T) {
-	s := newSim(sim.Options{Seed: 1, Records: 50, Now: fixed(testNow)})
+	s := newSim(sim.Options{Seed: 1, Records: 50, Now: providertest.Fixed(testNow)})
 	resp := call(t, s, http.MethodGet, exportURL, nil, "")
 	if resp.status != http.StatusOK || !strings.HasPrefix(resp.header.Get("Content-Type"), "application/json") {
 		t.Fatalf("status %d %v: %s", resp.status, resp.header, resp.body)
 	}
-	got, want := shape(decodeAny(t, resp.body)), shape(decodeAny(t, readTestdata(t, "getposteninvoicingdata_200.json")))
+	got, want := providertest.Shape(providertest.DecodeJSON(t, resp.body)), providertest.Shape(providertest.DecodeJSON(t, providertest.Testdata(t, "getposteninvoicingdata_200.json")))
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("simulator response shape\n%v\ndiffers from the example's\n%v", got, want)
 	}
@@ -132,7 +102,7 @@ func TestSimulatorErrorsAreTheSeedTexts(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			s := newSim(sim.Options{Seed: 1, Records: 5, Now: fixed(testNow), Faults: tc.faults})
+			s := newSim(sim.Options{Seed: 1, Records: 5, Now: providertest.Fixed(testNow), Faults: tc.faults})
 			header := tc.header
 			if tc.status == http.StatusForbidden {
 				header = map[string]string{"Authorization": "Bearer " + issue(t, s, pip.SimClientIDNoExport)}
@@ -141,8 +111,8 @@ func TestSimulatorErrorsAreTheSeedTexts(t *testing.T) {
 			if resp.status != tc.status {
 				t.Errorf("status %d, want %d", resp.status, tc.status)
 			}
-			if got, want := decodeAny(t, resp.body), decodeAny(t, readTestdata(t, tc.want)); !reflect.DeepEqual(got, want) {
-				t.Errorf("body %s\nwant %s", resp.body, readTestdata(t, tc.want))
+			if got, want := providertest.DecodeJSON(t, resp.body), providertest.DecodeJSON(t, providertest.Testdata(t, tc.want)); !reflect.DeepEqual(got, want) {
+				t.Errorf("body %s\nwant %s", resp.body, providertest.Testdata(t, tc.want))
 			}
 			if tc.status == 401 && !strings.HasPrefix(resp.header.Get("WWW-Authenticate"), "Bearer ") {
 				t.Errorf("401 without a Bearer challenge: %v", resp.header)
@@ -190,7 +160,7 @@ func TestSimulatorTokenEndpoint(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			s := newSim(sim.Options{Seed: 1, Records: 5, Now: fixed(testNow)})
+			s := newSim(sim.Options{Seed: 1, Records: 5, Now: providertest.Fixed(testNow)})
 			resp := call(t, s, tc.method, pip.SimTokenPath, map[string]string{"Authorization": tc.auth}, tc.body)
 			var body struct {
 				AccessToken string `json:"access_token"`
@@ -208,7 +178,7 @@ func TestSimulatorTokenEndpoint(t *testing.T) {
 	}
 
 	t.Run("tokens expire after five minutes of the simulator's clock", func(t *testing.T) {
-		clk := newClock(testNow)
+		clk := providertest.NewClock(testNow)
 		s := newSim(sim.Options{Seed: 1, Records: 5, Now: clk.Now})
 		tok := issue(t, s, pip.SimClientID)
 		bearer := map[string]string{"Authorization": "Bearer " + tok}
@@ -224,7 +194,7 @@ func TestSimulatorTokenEndpoint(t *testing.T) {
 }
 
 func TestSimulatorPagesByExportedThrough(t *testing.T) {
-	s := newSim(sim.Options{Seed: 4, Records: 40, Now: fixed(testNow)})
+	s := newSim(sim.Options{Seed: 4, Records: 40, Now: providertest.Fixed(testNow)})
 	all, allAt := pip.SimSessions(s)
 
 	// The first page ends inside the group of five: it carries two of them, but says it is
@@ -278,9 +248,9 @@ func TestSimulatorPagesByExportedThrough(t *testing.T) {
 }
 
 func TestSimulatorIsDeterministic(t *testing.T) {
-	opts := sim.Options{Seed: 9, Records: 60, Now: fixed(testNow)}
+	opts := sim.Options{Seed: 9, Records: 60, Now: providertest.Fixed(testNow)}
 	a, b := newSim(opts), newSim(opts)
-	other := newSim(sim.Options{Seed: 10, Records: 60, Now: fixed(testNow)})
+	other := newSim(sim.Options{Seed: 10, Records: 60, Now: providertest.Fixed(testNow)})
 	body := func(s sim.Simulator) []byte {
 		return call(t, s, http.MethodGet, exportURL+"?completedAfter=2026-11-13T00:00:00Z", nil, "").body
 	}
@@ -296,7 +266,7 @@ func TestSimulatorIsDeterministic(t *testing.T) {
 }
 
 func TestSimulatorServesOnlyCompletedSessions(t *testing.T) {
-	clk := newClock(time.Date(2026, 11, 16, 0, 0, 0, 0, time.UTC))
+	clk := providertest.NewClock(time.Date(2026, 11, 16, 0, 0, 0, 0, time.UTC))
 	s := pip.Provider{}.NewSimulator(sim.Options{Seed: 2, Records: 300, Now: clk.Now})
 	served := func() int {
 		n, after := 0, ""

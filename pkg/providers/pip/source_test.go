@@ -25,17 +25,10 @@ func newSource(t *testing.T, cfg pip.Config, hc *http.Client) *pip.Source {
 	return src
 }
 
+// fetchAll fetches the default export from the checkpoint from.
 func fetchAll(t *testing.T, src *pip.Source, from poll.Checkpoint) []poll.Record {
 	t.Helper()
-	var recs []poll.Record
-	err := src.Fetch(t.Context(), pip.DefaultExport, from, func(r poll.Record) error {
-		recs = append(recs, r)
-		return nil
-	})
-	if err != nil {
-		t.Fatalf("Fetch(%q): %v", from, err)
-	}
-	return recs
+	return providertest.FetchAll(t, src, pip.DefaultExport, from)
 }
 
 // dataIDs lists the ids of the data records, in order.
@@ -96,7 +89,7 @@ func tieGroups(at []string) []int {
 }
 
 func TestSimulatorPlantsTheTies(t *testing.T) {
-	_, at := pip.SimSessions(newSim(sim.Options{Seed: 4, Records: 40, Now: fixed(testNow)}))
+	_, at := pip.SimSessions(newSim(sim.Options{Seed: 4, Records: 40, Now: providertest.Fixed(testNow)}))
 	if at[3] == at[4] || at[4] != at[8] || at[8] == at[9] {
 		t.Errorf("sessions 4–8 are not one group of five: %q", at[3:10])
 	}
@@ -110,9 +103,9 @@ func TestSimulatorPlantsTheTies(t *testing.T) {
 }
 
 func TestSourceTieAcrossThePageBoundaryAndTieLargerThanAPage(t *testing.T) {
-	s := newSim(sim.Options{Seed: 4, Records: 40, Now: fixed(testNow)})
+	s := newSim(sim.Options{Seed: 4, Records: 40, Now: providertest.Fixed(testNow)})
 	want, at := pip.SimSessions(s)
-	srv := serve(t, s)
+	srv := providertest.Serve(t, s)
 	src := newSource(t, testConfig(srv.URL), srv.Client())
 
 	recs := fetchAll(t, src, "")
@@ -152,7 +145,7 @@ func TestSourceTieAcrossThePageBoundaryAndTieLargerThanAPage(t *testing.T) {
 }
 
 func TestSourceResumesFromEveryCheckpoint(t *testing.T) {
-	s := newSim(sim.Options{Seed: 4, Records: 40, Now: fixed(testNow)})
+	s := newSim(sim.Options{Seed: 4, Records: 40, Now: providertest.Fixed(testNow)})
 	want, _ := pip.SimSessions(s)
 	src := newSource(t, testConfig(inMemory), providertest.HandlerClient(s))
 	errStop := errors.New("stop")
@@ -196,7 +189,7 @@ func TestSourceResumesFromEveryCheckpoint(t *testing.T) {
 }
 
 func TestSourcePicksUpNewSessions(t *testing.T) {
-	clk := newClock(time.Date(2026, 11, 19, 0, 0, 0, 0, time.UTC))
+	clk := providertest.NewClock(time.Date(2026, 11, 19, 0, 0, 0, 0, time.UTC))
 	s := newSim(sim.Options{Seed: 5, Records: 120, Now: clk.Now})
 	src := newSource(t, testConfig(inMemory), providertest.HandlerClient(s))
 	var got []string
@@ -242,7 +235,7 @@ func cursorOf(t *testing.T, cp poll.Checkpoint) string {
 }
 
 func TestSourceStartAfter(t *testing.T) {
-	s := newSim(sim.Options{Seed: 5, Records: 60, Now: fixed(testNow)})
+	s := newSim(sim.Options{Seed: 5, Records: 60, Now: providertest.Fixed(testNow)})
 	ids, at := pip.SimSessions(s)
 	cfg := testConfig(inMemory)
 	cfg.StartAfter = at[29]
@@ -410,35 +403,17 @@ func TestSourceKeepsRecordsWithoutIDOrTime(t *testing.T) {
 }
 
 func TestSourceStops(t *testing.T) {
-	s := newSim(sim.Options{Seed: 1, Records: 30, Now: fixed(testNow)})
+	s := newSim(sim.Options{Seed: 1, Records: 30, Now: providertest.Fixed(testNow)})
 	src := newSource(t, testConfig(inMemory), providertest.HandlerClient(s))
 	errStop := errors.New("stop")
-	tests := []struct {
-		name  string
-		scope string
-		from  poll.Checkpoint
-		emit  func(poll.Record) error
-		is    error
-	}{
-		{"unknown scope", "bring", "", func(poll.Record) error { return nil }, poll.ErrPermanent},
-		{"checkpoint not JSON", pip.DefaultExport, "2026-11-19T00:00:00Z", func(poll.Record) error { return nil }, poll.ErrPermanent},
-		{"checkpoint without a date-time", pip.DefaultExport, `{"completed_after":"soon"}`, func(poll.Record) error { return nil }, poll.ErrPermanent},
-		{"checkpoint with a bad group", pip.DefaultExport, `{"emitted":[{"completed_at":"x","ids":["a"]}]}`, func(poll.Record) error { return nil }, poll.ErrPermanent},
-		{"checkpoint with an empty id", pip.DefaultExport, `{"emitted":[{"completed_at":"2026-11-19T00:00:00Z","ids":[""]}]}`, func(poll.Record) error { return nil }, poll.ErrPermanent},
-		{"emit error", pip.DefaultExport, "", func(poll.Record) error { return errStop }, errStop},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			calls := 0
-			err := src.Fetch(t.Context(), tc.scope, tc.from, func(r poll.Record) error { calls++; return tc.emit(r) })
-			if !errors.Is(err, tc.is) {
-				t.Fatalf("Fetch = %v, want an error wrapping %v", err, tc.is)
-			}
-			if tc.is == errStop && calls != 1 {
-				t.Errorf("emit called %d times after it failed once", calls)
-			}
-		})
-	}
+	providertest.CheckFetchFailures(t, src, errStop, []providertest.FetchFailure{
+		{Name: "unknown scope", Scope: "bring", Is: poll.ErrPermanent},
+		{Name: "checkpoint not JSON", Scope: pip.DefaultExport, From: "2026-11-19T00:00:00Z", Is: poll.ErrPermanent},
+		{Name: "checkpoint without a date-time", Scope: pip.DefaultExport, From: `{"completed_after":"soon"}`, Is: poll.ErrPermanent},
+		{Name: "checkpoint with a bad group", Scope: pip.DefaultExport, From: `{"emitted":[{"completed_at":"x","ids":["a"]}]}`, Is: poll.ErrPermanent},
+		{Name: "checkpoint with an empty id", Scope: pip.DefaultExport, From: `{"emitted":[{"completed_at":"2026-11-19T00:00:00Z","ids":[""]}]}`, Is: poll.ErrPermanent},
+		{Name: "emit error", Scope: pip.DefaultExport, Emit: func(poll.Record) error { return errStop }, Is: errStop},
+	})
 }
 
 func TestCheckpointAt(t *testing.T) {
@@ -471,7 +446,7 @@ func TestSourceScopeIsTheExport(t *testing.T) {
 // usable completedAt at most once (the same id with other content, a different completion
 // time, is an update and may follow), and write only checkpoints it can read back.
 func FuzzSourcePage(f *testing.F) {
-	f.Add(readTestdata(f, "getposteninvoicingdata_200.json"), 2)
+	f.Add(providertest.Testdata(f, "getposteninvoicingdata_200.json"), 2)
 	for _, s := range []string{
 		`{"exportedThrough":"2026-11-20T10:00:00Z","data":[{"sessionId":"a","completedAt":"2026-11-20T10:00:00Z"},{"sessionId":"a","completedAt":"2026-11-20T10:00:00Z"}]}`,
 		`{"exportedThrough":"2026-11-20T09:00:00Z","data":[{"sessionId":"a","completedAt":"2026-11-20T09:00:00Z"},{"sessionId":"b","completedAt":"2026-11-20T10:00:00Z"},{"sessionId":"c","completedAt":"2026-11-20T10:00:00Z"}]}`,
@@ -526,7 +501,7 @@ func FuzzSourcePage(f *testing.F) {
 }
 
 func TestBackfill(t *testing.T) {
-	s := newSim(sim.Options{Seed: 6, Records: 50, Now: fixed(testNow)})
+	s := newSim(sim.Options{Seed: 6, Records: 50, Now: providertest.Fixed(testNow)})
 	ids, at := pip.SimSessions(s)
 	from, err := time.Parse(time.RFC3339, at[20])
 	if err != nil {

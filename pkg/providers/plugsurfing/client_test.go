@@ -6,12 +6,8 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
-	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -24,28 +20,6 @@ import (
 
 // testNow is "now" in the tests: the simulator's bills are dated 2026-11-06 12:00 … 2026-11-20 12:00.
 var testNow = time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
-
-// clock is a settable test clock shared by a simulator and a source.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock(t time.Time) *clock { return &clock{t: t} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = t
-}
-
-func fixed(t time.Time) func() time.Time { return func() time.Time { return t } }
 
 // testConfig points at a simulator served at url with its users and tokens, 3-day windows (so
 // the 14 days of bills span several), the default settle and re-read, and fast retries.
@@ -72,26 +46,6 @@ func simUser(t testing.TB, scope string) plugsurfing.User {
 	return plugsurfing.User{}
 }
 
-// counter counts the requests that reach h.
-type counter struct {
-	mu sync.Mutex
-	n  int
-	h  http.Handler
-}
-
-func (c *counter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	c.mu.Lock()
-	c.n++
-	c.mu.Unlock()
-	c.h.ServeHTTP(w, r)
-}
-
-func (c *counter) count() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.n
-}
-
 func newClient(t *testing.T, cfg plugsurfing.Config, hc *http.Client) *plugsurfing.Client {
 	t.Helper()
 	c, err := plugsurfing.NewClient(cfg, hc)
@@ -101,39 +55,13 @@ func newClient(t *testing.T, cfg plugsurfing.Config, hc *http.Client) *plugsurfi
 	return c
 }
 
-// serve starts an httptest server for h.
-func serve(t *testing.T, h http.Handler) *httptest.Server {
-	t.Helper()
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
-	return srv
-}
-
-func readTestdata(t testing.TB, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
-func decodeAny(t testing.TB, b []byte) any {
-	t.Helper()
-	var v any
-	if err := json.Unmarshal(b, &v); err != nil {
-		t.Fatalf("%v: %s", err, b)
-	}
-	return v
-}
-
 func TestClientSendsTheSeedRequest(t *testing.T) {
 	var method, contentType string
 	var body []byte
-	srv := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := providertest.Serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		method, contentType = r.Method, r.Header.Get("Content-Type")
 		body, _ = io.ReadAll(r.Body)
-		w.Write(readTestdata(t, "usergetbills_response.json"))
+		w.Write(providertest.Testdata(t, "usergetbills_response.json"))
 	}))
 	cfg := testConfig(srv.URL)
 	cfg.UTCOffset = "+01:00"
@@ -146,16 +74,16 @@ func TestClientSendsTheSeedRequest(t *testing.T) {
 	if method != http.MethodPost || contentType != "application/json" {
 		t.Errorf("request %s with Content-Type %q, want POST application/json", method, contentType)
 	}
-	if got, want := decodeAny(t, body), decodeAny(t, readTestdata(t, "usergetbills_request.json")); !reflect.DeepEqual(got, want) {
-		t.Errorf("request body\n%s\nis not the seed's example\n%s", body, readTestdata(t, "usergetbills_request.json"))
+	if got, want := providertest.DecodeJSON(t, body), providertest.DecodeJSON(t, providertest.Testdata(t, "usergetbills_request.json")); !reflect.DeepEqual(got, want) {
+		t.Errorf("request body\n%s\nis not the seed's example\n%s", body, providertest.Testdata(t, "usergetbills_request.json"))
 	}
 }
 
 func TestClientOmitsAnAbsentToken(t *testing.T) {
 	var body []byte
-	srv := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := providertest.Serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ = io.ReadAll(r.Body)
-		w.Write(readTestdata(t, "usergetbills_response.json"))
+		w.Write(providertest.Testdata(t, "usergetbills_response.json"))
 	}))
 	u := plugsurfing.User{IdentifierType: "rfid", Identifier: "04AB"}
 	if _, err := newClient(t, testConfig(srv.URL), srv.Client()).Bills(t.Context(), u, testNow.Add(-time.Hour), testNow); err != nil {
@@ -206,11 +134,11 @@ func TestFormatTimeWritesOffsets(t *testing.T) {
 }
 
 func TestClientKeepsBillBytes(t *testing.T) {
-	resp := readTestdata(t, "usergetbills_response.json")
+	resp := providertest.Testdata(t, "usergetbills_response.json")
 	// An unknown field must survive byte for byte too.
 	resp = bytes.Replace(resp, []byte(`"bill": "https://api.plugsurfing.com/uploads/bills/Invoice-201503051-10000.pdf"`),
 		[]byte(`"bill": "https://api.plugsurfing.com/uploads/bills/Invoice-201503051-10000.pdf", "amount": {"value": 7.10}`), 1)
-	srv := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(resp) }))
+	srv := providertest.Serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(resp) }))
 	bills, err := newClient(t, testConfig(srv.URL), srv.Client()).Bills(t.Context(), plugsurfing.SimUsers()[0], testNow.Add(-time.Hour), testNow)
 	if err != nil {
 		t.Fatal(err)
@@ -230,7 +158,7 @@ func TestClientKeepsBillBytes(t *testing.T) {
 
 func TestClientHonoursRetryAfter(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		s := plugsurfing.Provider{}.NewSimulator(sim.Options{Seed: 1, Records: 20, Now: fixed(testNow)})
+		s := plugsurfing.Provider{}.NewSimulator(sim.Options{Seed: 1, Records: 20, Now: providertest.Fixed(testNow)})
 		calls := 0
 		h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			calls++
@@ -260,8 +188,8 @@ func TestClientHonoursRetryAfter(t *testing.T) {
 
 func TestClientRetriesServerErrors(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		failing := plugsurfing.Provider{}.NewSimulator(sim.Options{Seed: 1, Records: 20, Now: fixed(testNow), Faults: sim.Faults{ServerErrorEvery: 1}})
-		ok := plugsurfing.Provider{}.NewSimulator(sim.Options{Seed: 1, Records: 20, Now: fixed(testNow)})
+		failing := plugsurfing.Provider{}.NewSimulator(sim.Options{Seed: 1, Records: 20, Now: providertest.Fixed(testNow), Faults: sim.Faults{ServerErrorEvery: 1}})
+		ok := plugsurfing.Provider{}.NewSimulator(sim.Options{Seed: 1, Records: 20, Now: providertest.Fixed(testNow)})
 		calls := 0
 		h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			calls++
@@ -283,7 +211,7 @@ func TestClientRetriesServerErrors(t *testing.T) {
 
 func TestClientMalformedBodyIsRetriedThenReported(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		c := &counter{h: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c := &providertest.Counter{H: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			w.Write([]byte(`{"user":{"bills":[{"external-session-ids":["6a2f`)) // cut short
 		})}
 		cfg := testConfig("http://plugsurfing.invalid")
@@ -293,8 +221,8 @@ func TestClientMalformedBodyIsRetriedThenReported(t *testing.T) {
 		if err == nil {
 			t.Fatal("a truncated body was accepted")
 		}
-		if c.count() != 3 {
-			t.Errorf("%d requests, want 3 attempts", c.count())
+		if c.Count() != 3 {
+			t.Errorf("%d requests, want 3 attempts", c.Count())
 		}
 		if errors.Is(err, poll.ErrAuth) || errors.Is(err, poll.ErrPermanent) {
 			t.Errorf("a malformed body is neither auth nor permanent: %v", err)
@@ -320,11 +248,11 @@ func TestResultCodes(t *testing.T) {
 		code   error  // sentinel it matches, if any
 		says   string // in the error text
 	}{
-		{"140 no positive authentication", 200, string(readTestdata(t, "usergetbills_result_140.json")), true, false, plugsurfing.ErrNoPositiveAuth,
+		{"140 no positive authentication", 200, string(providertest.Testdata(t, "usergetbills_result_140.json")), true, false, plugsurfing.ErrNoPositiveAuth,
 			"result 140 (Authentication failed: No positive authentication response); check the user's identifier in --plugsurfing-users/PLUGSURFING_USERS and its token in --plugsurfing-tokens/PLUGSURFING_TOKENS"},
-		{"144 email does not exist", 200, string(readTestdata(t, "usergetbills_result_144.json")), true, false, plugsurfing.ErrEmailNotFound,
+		{"144 email does not exist", 200, string(providertest.Testdata(t, "usergetbills_result_144.json")), true, false, plugsurfing.ErrEmailNotFound,
 			"result 144 (Authentication failed: Email does not exist); check the user's identifier"},
-		{"145 user token not valid", 200, string(readTestdata(t, "usergetbills_result_145.json")), true, false, plugsurfing.ErrUserTokenInvalid,
+		{"145 user token not valid", 200, string(providertest.Testdata(t, "usergetbills_result_145.json")), true, false, plugsurfing.ErrUserTokenInvalid,
 			"result 145 (Authentication failed: User token not valid); renew the user's token in --plugsurfing-tokens/PLUGSURFING_TOKENS"},
 		{"145 with the server's own message", 200, `{"result":{"code":145,"message":"Token expired on 2026-11-01"}}`, true, false, plugsurfing.ErrUserTokenInvalid,
 			"result 145 (Authentication failed: User token not valid): Token expired on 2026-11-01"},
@@ -409,7 +337,7 @@ func TestClientRefusals(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				c := &counter{h: plugsurfing.Provider{}.NewSimulator(sim.Options{Seed: 1, Records: 10, Now: fixed(testNow), Faults: tc.faults})}
+				c := &providertest.Counter{H: plugsurfing.Provider{}.NewSimulator(sim.Options{Seed: 1, Records: 10, Now: providertest.Fixed(testNow), Faults: tc.faults})}
 				u := simUser(t, tc.scope)
 				if tc.user != nil {
 					tc.user(&u)
@@ -430,8 +358,8 @@ func TestClientRefusals(t *testing.T) {
 						t.Errorf("error shows a secret: %v", err)
 					}
 				}
-				if c.count() != 1 {
-					t.Errorf("%d requests: a refusal must not be retried", c.count())
+				if c.Count() != 1 {
+					t.Errorf("%d requests: a refusal must not be retried", c.Count())
 				}
 			})
 		})
@@ -441,7 +369,7 @@ func TestClientRefusals(t *testing.T) {
 func TestClientNeverEchoesSecrets(t *testing.T) {
 	u := plugsurfing.SimUsers()[3] // token type: the identifier is a secret too
 	for _, status := range []int{200, 400} {
-		srv := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		srv := providertest.Serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			w.WriteHeader(status)
 			w.Write([]byte(`{"result":{"code":145,"message":"token ` + u.Token.Reveal() + ` of ` + u.Identifier + ` is not valid"}}`))
 		}))
@@ -453,18 +381,18 @@ func TestClientNeverEchoesSecrets(t *testing.T) {
 }
 
 func TestClientMaxResponseBytes(t *testing.T) {
-	c := &counter{h: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	c := &providertest.Counter{H: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Write(bytes.Repeat([]byte(" "), 2000))
 	})}
-	srv := serve(t, c)
+	srv := providertest.Serve(t, c)
 	cfg := testConfig(srv.URL)
 	cfg.MaxResponseBytes = 1024
 	_, err := newClient(t, cfg, srv.Client()).Bills(t.Context(), plugsurfing.SimUsers()[0], testNow.Add(-time.Hour), testNow)
 	if !errors.Is(err, poll.ErrPermanent) || !strings.Contains(err.Error(), "PLUGSURFING_MAX_RESPONSE_BYTES") || !strings.Contains(err.Error(), "PLUGSURFING_WINDOW") {
 		t.Fatalf("oversized body: %v; want a permanent error naming PLUGSURFING_MAX_RESPONSE_BYTES and PLUGSURFING_WINDOW", err)
 	}
-	if c.count() != 1 {
-		t.Errorf("%d requests: an oversized body is not retried", c.count())
+	if c.Count() != 1 {
+		t.Errorf("%d requests: an oversized body is not retried", c.Count())
 	}
 }
 
@@ -475,8 +403,8 @@ func TestDecodeResponse(t *testing.T) {
 		bills int
 		ok    bool
 	}{
-		{"the seed's response", string(readTestdata(t, "usergetbills_response.json")), 2, true},
-		{"an auth failure without user", string(readTestdata(t, "usergetbills_result_145.json")), 0, true},
+		{"the seed's response", string(providertest.Testdata(t, "usergetbills_response.json")), 2, true},
+		{"an auth failure without user", string(providertest.Testdata(t, "usergetbills_result_145.json")), 0, true},
 		{"no bills", `{"user":{"bills":[]},"result":{"code":0}}`, 0, true},
 		{"null bills", `{"user":{"bills":null},"result":{"code":0}}`, 0, true},
 		{"null user", `{"user":null,"result":{"code":0}}`, 0, true},
@@ -503,7 +431,7 @@ func TestDecodeResponse(t *testing.T) {
 
 func FuzzDecodeResponse(f *testing.F) {
 	for _, name := range []string{"usergetbills_response.json", "usergetbills_result_140.json", "usergetbills_result_144.json", "usergetbills_result_145.json"} {
-		f.Add(readTestdata(f, name))
+		f.Add(providertest.Testdata(f, name))
 	}
 	for _, s := range []string{``, `null`, `[]`, `{}`, `{"result":{"code":0}}`, `{"result":{"code":0},"user":{"bills":[1,"x",null]}}`,
 		`{"result":{"code":1e3}}`, `{"result":{"code":-1,"message":"\u0000"}}`, ` {"result":{"code":0}} trailing`} {

@@ -119,19 +119,8 @@ func TestConfigValidate(t *testing.T) {
 			cfg := valid
 			tc.mod(&cfg)
 			err := cfg.Validate()
-			if tc.want == nil {
-				if err != nil {
-					t.Fatalf("Validate() = %v, want nil", err)
-				}
+			if !providertest.CheckValidate(t, err, tc.want) {
 				return
-			}
-			if !errors.Is(err, config.ErrInvalid) {
-				t.Fatalf("Validate() = %v, want an error wrapping config.ErrInvalid", err)
-			}
-			for _, w := range tc.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("Validate() = %q, does not say %q", err, w)
-				}
 			}
 			if tc.hide != "" && strings.Contains(err.Error(), tc.hide) {
 				t.Errorf("Validate() = %q shows %q", err, tc.hide)
@@ -180,13 +169,13 @@ func TestTokensFromFile(t *testing.T) {
 	if err := os.WriteFile(path, []byte("username:some_user=b369f99e82fa097ba9cff8658c74e47c\nrfid:04AB12CD34EF56=5f0c2e7d9a8b4c61a3e2f1d0c9b8a7e6\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	srv := serve(t, plugsurfing.Provider{}.NewSimulator(sim.Options{Seed: 1, Records: 30, Now: fixed(testNow)}))
+	srv := providertest.Serve(t, plugsurfing.Provider{}.NewSimulator(sim.Options{Seed: 1, Records: 30, Now: providertest.Fixed(testNow)}))
 	v := providertest.Values(t, p, map[string]string{
 		"PLUGSURFING_BASE_URL":    srv.URL + "/",
 		"PLUGSURFING_USERS":       "username:some_user,rfid:04AB12CD34EF56",
 		"PLUGSURFING_TOKENS_FILE": path,
 	})
-	src, err := plugsurfing.Provider{Now: fixed(testNow)}.NewSource(v, srv.Client())
+	src, err := plugsurfing.Provider{Now: providertest.Fixed(testNow)}.NewSource(v, srv.Client())
 	if err != nil {
 		t.Fatalf("NewSource with tokens from a file: %v", err)
 	}

@@ -4,9 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"flag"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -16,11 +13,10 @@ import (
 
 	"github.com/chargeline/chargeline/pkg/events"
 	"github.com/chargeline/chargeline/pkg/providers/plugsurfing"
+	"github.com/chargeline/chargeline/pkg/providers/providertest"
 	"github.com/chargeline/chargeline/pkg/providers/sim"
 	eventschema "github.com/chargeline/chargeline/schemas/events"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata/*.golden.json from the current mapping")
 
 // seedBills are the seed's own example bills (its response's user.bills[0] and [1]).
 var seedBills = []string{"usergetbills_response_bills0", "usergetbills_response_bills1"}
@@ -81,42 +77,12 @@ func mapOne(t *testing.T, raw events.Raw) (events.Event, events.Invoice) {
 func TestMapGolden(t *testing.T) {
 	for _, name := range seedBills {
 		t.Run(name, func(t *testing.T) {
-			data := bytes.TrimSpace(readTestdata(t, name+".json"))
+			data := bytes.TrimSpace(providertest.Testdata(t, name+".json"))
 			evs, err := plugsurfing.Provider{}.Map(rawOf(data))
 			if err != nil {
 				t.Fatalf("Map: %v", err)
 			}
-			type golden struct {
-				ID       string          `json:"ce_id"`
-				Type     string          `json:"type"`
-				Provider string          `json:"provider"`
-				Source   string          `json:"ce_source"`
-				Subject  string          `json:"ce_subject"`
-				Time     time.Time       `json:"ce_time"`
-				Data     json.RawMessage `json:"data"`
-			}
-			var out []golden
-			for _, e := range evs {
-				out = append(out, golden{e.ID, e.Type, e.Provider, e.Source, e.Subject, e.Time, e.Data})
-			}
-			got, err := json.MarshalIndent(out, "", "  ")
-			if err != nil {
-				t.Fatal(err)
-			}
-			got = append(got, '\n')
-			path := filepath.Join("testdata", name+".golden.json")
-			if *update {
-				if err := os.WriteFile(path, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("%v (run go test ./pkg/providers/plugsurfing -run Golden -update)", err)
-			}
-			if !bytes.Equal(got, want) {
-				t.Errorf("Map(%s) differs from %s (review, then -update):\n%s", name, path, got)
-			}
+			providertest.Golden(t, name, evs)
 		})
 	}
 }
@@ -130,7 +96,7 @@ func TestMap(t *testing.T) {
 	}{
 		{
 			name: "seed bill maps every field",
-			raw:  func(t *testing.T) events.Raw { return rawOf(readTestdata(t, seedBills[1]+".json")) },
+			raw:  func(t *testing.T) events.Raw { return rawOf(providertest.Testdata(t, seedBills[1]+".json")) },
 			check: func(t *testing.T, ev events.Event, inv events.Invoice) {
 				id := plugsurfing.BillID(seedURL)
 				eq(t, "id", inv.ID, "plugsurfing:"+id)
@@ -153,10 +119,10 @@ func TestMap(t *testing.T) {
 		{
 			name: "the same bill for another user keeps its id",
 			raw: func(t *testing.T) events.Raw {
-				return rawFor("rfid:04AB12CD34EF56", readTestdata(t, seedBills[1]+".json"))
+				return rawFor("rfid:04AB12CD34EF56", providertest.Testdata(t, seedBills[1]+".json"))
 			},
 			check: func(t *testing.T, ev events.Event, inv events.Invoice) {
-				_, other := mapOne(t, rawOf(readTestdata(t, seedBills[1]+".json")))
+				_, other := mapOne(t, rawOf(providertest.Testdata(t, seedBills[1]+".json")))
 				eq(t, "id", inv.ID, other.ID)
 				eq(t, "account", inv.Account, "rfid:04AB12CD34EF56")
 			},
@@ -196,7 +162,7 @@ func TestMap(t *testing.T) {
 		{
 			name: "a token-type user's hashed scope is the account",
 			raw: func(t *testing.T) events.Raw {
-				return rawFor(plugsurfing.SimUsers()[3].Scope(), readTestdata(t, seedBills[0]+".json"))
+				return rawFor(plugsurfing.SimUsers()[3].Scope(), providertest.Testdata(t, seedBills[0]+".json"))
 			},
 			check: func(t *testing.T, ev events.Event, inv events.Invoice) {
 				eq(t, "account", inv.Account, plugsurfing.SimUsers()[3].Scope())
@@ -251,13 +217,13 @@ func TestMapUnmappable(t *testing.T) {
 // TestMapSimulatorBillsValidate maps everything the simulator serves and validates each event
 // against schemas/events/invoice.v1.schema.json.
 func TestMapSimulatorBillsValidate(t *testing.T) {
-	s := plugsurfing.Provider{}.NewSimulator(sim.Options{Seed: 8, Records: 80, Now: fixed(testNow)})
-	srv := serve(t, s)
-	src := newSource(t, testConfig(srv.URL), srv.Client(), fixed(testNow))
+	s := plugsurfing.Provider{}.NewSimulator(sim.Options{Seed: 8, Records: 80, Now: providertest.Fixed(testNow)})
+	srv := providertest.Serve(t, s)
+	src := newSource(t, testConfig(srv.URL), srv.Client(), providertest.Fixed(testNow))
 	schema := invoiceSchema(t)
 	n := 0
 	for _, u := range plugsurfing.SimUsers() {
-		for _, r := range fetchAll(t, src, u.Scope(), "") {
+		for _, r := range providertest.FetchAll(t, src, u.Scope(), "") {
 			if r.Data == nil {
 				continue
 			}
@@ -290,9 +256,9 @@ func eq(t *testing.T, what, got, want string) {
 
 func FuzzMap(f *testing.F) {
 	for _, name := range seedBills {
-		f.Add(readTestdata(f, name+".json"))
+		f.Add(providertest.Testdata(f, name+".json"))
 	}
-	f.Add(readTestdata(f, "usergetbills_response.json"))
+	f.Add(providertest.Testdata(f, "usergetbills_response.json"))
 	for _, s := range []string{
 		`{}`, `null`, `[]`, `"x"`, `{"bill":"https://a"}`, `{"bill":"https://[::1]:8/x","external-session-ids":[]}`,
 		`{"bill":"http://x/\u0000","external-session-ids":["\u00e9","\ufffd"]}`, `{"BILL":"https://a/b","External-Session-Ids":["1"]}`,
@@ -340,7 +306,7 @@ func FuzzMap(f *testing.F) {
 }
 
 func BenchmarkMap(b *testing.B) {
-	raw := rawOf(bytes.TrimSpace(readTestdata(b, seedBills[1]+".json")))
+	raw := rawOf(bytes.TrimSpace(providertest.Testdata(b, seedBills[1]+".json")))
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := (plugsurfing.Provider{}).Map(raw); err != nil {

@@ -14,7 +14,7 @@ var _ providers.Provider = plugsurfing.Provider{}
 // TestConformance runs the shared provider suite against the Plugsurfing simulator, with 2-day
 // windows so every user's 30 days take many calls. Bills carry no money: Totals is off.
 func TestConformance(t *testing.T) {
-	now := fixed(testNow)
+	now := providertest.Fixed(testNow)
 	p := plugsurfing.Provider{Now: now}
 	providertest.Run(t, p, providertest.Features{
 		Config: func(t testing.TB, baseURL string) config.Values {

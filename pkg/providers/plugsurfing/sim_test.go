@@ -3,7 +3,6 @@ package plugsurfing_test
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/chargeline/chargeline/pkg/providers/plugsurfing"
+	"github.com/chargeline/chargeline/pkg/providers/providertest"
 	"github.com/chargeline/chargeline/pkg/providers/sim"
 )
 
@@ -64,34 +64,13 @@ func bills(t *testing.T, resp simResponse) []string {
 	return urls
 }
 
-// shape describes a JSON value's keys and value kinds, recursively (first array element).
-func shape(v any) any {
-	switch v := v.(type) {
-	case map[string]any:
-		m := map[string]any{}
-		for k, x := range v {
-			m[k] = shape(x)
-		}
-		return m
-	case []any:
-		if len(v) == 0 {
-			return "array"
-		}
-		return []any{shape(v[0])}
-	case nil:
-		return "null"
-	default:
-		return fmt.Sprintf("%T", v)
-	}
-}
-
 func TestSimulatorServesTheSeedShape(t *testing.T) {
-	s := plugsurfing.Provider{}.NewSimulator(sim.Options{Seed: 1, Records: 50, Now: fixed(testNow)})
+	s := plugsurfing.Provider{}.NewSimulator(sim.Options{Seed: 1, Records: 50, Now: providertest.Fixed(testNow)})
 	resp := post(t, s, call(plugsurfing.SimUsers()[0], utc(testNow.Add(-30*24*time.Hour)), utc(testNow)))
 	if len(bills(t, resp)) == 0 {
 		t.Fatal("no bills for the seed's user")
 	}
-	got, want := shape(decodeAny(t, resp.body)), shape(decodeAny(t, readTestdata(t, "usergetbills_response.json")))
+	got, want := providertest.Shape(providertest.DecodeJSON(t, resp.body)), providertest.Shape(providertest.DecodeJSON(t, providertest.Testdata(t, "usergetbills_response.json")))
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("simulator response shape\n%v\ndiffers from the seed's\n%v", got, want)
 	}
@@ -101,9 +80,9 @@ func TestSimulatorServesTheSeedShape(t *testing.T) {
 }
 
 func TestSimulatorAcceptsTheSeedRequest(t *testing.T) {
-	s := plugsurfing.Provider{}.NewSimulator(sim.Options{Seed: 1, Records: 50, Now: fixed(testNow)})
+	s := plugsurfing.Provider{}.NewSimulator(sim.Options{Seed: 1, Records: 50, Now: providertest.Fixed(testNow)})
 	// The seed's own request, its user and token: authenticated, and no bills in March 2015.
-	resp := post(t, s, string(readTestdata(t, "usergetbills_request.json")))
+	resp := post(t, s, string(providertest.Testdata(t, "usergetbills_request.json")))
 	if urls := bills(t, resp); len(urls) != 0 {
 		t.Errorf("bills in 2015: %v", urls)
 	}
@@ -129,13 +108,13 @@ func TestSimulatorResultCodes(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			s := plugsurfing.Provider{}.NewSimulator(sim.Options{Seed: 1, Records: 5, Now: fixed(testNow), Faults: tc.faults})
+			s := plugsurfing.Provider{}.NewSimulator(sim.Options{Seed: 1, Records: 5, Now: providertest.Fixed(testNow), Faults: tc.faults})
 			resp := post(t, s, call(tc.user, utc(testNow.Add(-time.Hour)), utc(testNow)))
 			if resp.status != http.StatusOK {
 				t.Errorf("status %d, want 200: the outcome is in result.code", resp.status)
 			}
-			if got, want := decodeAny(t, resp.body), decodeAny(t, readTestdata(t, tc.want)); !reflect.DeepEqual(got, want) {
-				t.Errorf("body %s, want %s", resp.body, readTestdata(t, tc.want))
+			if got, want := providertest.DecodeJSON(t, resp.body), providertest.DecodeJSON(t, providertest.Testdata(t, tc.want)); !reflect.DeepEqual(got, want) {
+				t.Errorf("body %s, want %s", resp.body, providertest.Testdata(t, tc.want))
 			}
 			if len(s.Truth().Requests) != 0 {
 				t.Errorf("a refused call was counted: %v", s.Truth().Requests)
@@ -145,7 +124,7 @@ func TestSimulatorResultCodes(t *testing.T) {
 }
 
 func TestSimulatorRefusesMalformedCalls(t *testing.T) {
-	s := plugsurfing.Provider{}.NewSimulator(sim.Options{Seed: 1, Records: 5, Now: fixed(testNow)})
+	s := plugsurfing.Provider{}.NewSimulator(sim.Options{Seed: 1, Records: 5, Now: providertest.Fixed(testNow)})
 	u := plugsurfing.SimUsers()[0]
 	for _, tc := range []struct {
 		name, body string
@@ -175,7 +154,7 @@ func TestSimulatorRefusesMalformedCalls(t *testing.T) {
 // interval ending on it excludes the bill and one starting on it includes it; the same instants
 // written at other offsets give the same answer.
 func TestSimulatorIntervalIsHalfOpen(t *testing.T) {
-	s := plugsurfing.Provider{}.NewSimulator(sim.Options{Seed: 2, Records: 60, Now: fixed(testNow)})
+	s := plugsurfing.Provider{}.NewSimulator(sim.Options{Seed: 2, Records: 60, Now: providertest.Fixed(testNow)})
 	u := plugsurfing.SimUsers()[2]
 	from := testNow.Add(-15 * 24 * time.Hour)
 	all := bills(t, post(t, s, call(u, utc(from), utc(testNow))))
@@ -217,9 +196,9 @@ func TestSimulatorIntervalIsHalfOpen(t *testing.T) {
 }
 
 func TestSimulatorIsDeterministic(t *testing.T) {
-	opts := sim.Options{Seed: 9, Records: 60, Now: fixed(testNow)}
+	opts := sim.Options{Seed: 9, Records: 60, Now: providertest.Fixed(testNow)}
 	a, b := plugsurfing.Provider{}.NewSimulator(opts), plugsurfing.Provider{}.NewSimulator(opts)
-	other := plugsurfing.Provider{}.NewSimulator(sim.Options{Seed: 10, Records: 60, Now: fixed(testNow)})
+	other := plugsurfing.Provider{}.NewSimulator(sim.Options{Seed: 10, Records: 60, Now: providertest.Fixed(testNow)})
 	body := call(plugsurfing.SimUsers()[1], utc(testNow.Add(-20*24*time.Hour)), utc(testNow))
 	if !bytes.Equal(post(t, a, body).body, post(t, b, body).body) {
 		t.Error("two simulators with the same options serve different bills")
@@ -233,7 +212,7 @@ func TestSimulatorIsDeterministic(t *testing.T) {
 }
 
 func TestSimulatorLateArrivalsAndUniqueBills(t *testing.T) {
-	clk := newClock(testNow)
+	clk := providertest.NewClock(testNow)
 	s := plugsurfing.Provider{}.NewSimulator(sim.Options{Seed: 2, Records: 200, Now: clk.Now})
 	served := func() (n int) {
 		seen := map[string]bool{}

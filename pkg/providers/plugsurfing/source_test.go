@@ -26,32 +26,6 @@ func newSource(t *testing.T, cfg plugsurfing.Config, hc *http.Client, now func()
 	return src
 }
 
-func fetchAll(t *testing.T, src poll.Source, scope string, from poll.Checkpoint) []poll.Record {
-	t.Helper()
-	var recs []poll.Record
-	err := src.Fetch(t.Context(), scope, from, func(r poll.Record) error {
-		recs = append(recs, r)
-		return nil
-	})
-	if err != nil {
-		t.Fatalf("Fetch(%q, %q): %v", scope, from, err)
-	}
-	return recs
-}
-
-// split returns the markers' checkpoints and the ids of the data records after the last marker.
-func split(recs []poll.Record) (marks []poll.Checkpoint, open []string) {
-	for _, r := range recs {
-		if r.Data == nil {
-			marks = append(marks, r.Next)
-			open = nil
-			continue
-		}
-		open = append(open, r.ID)
-	}
-	return marks, open
-}
-
 func at(s string) time.Time {
 	t, err := time.Parse(time.RFC3339, s)
 	if err != nil {
@@ -67,9 +41,9 @@ func requestKey(scope, start, end string) string {
 }
 
 func TestSourceCheckpointPerUserNeverRefetched(t *testing.T) {
-	s := plugsurfing.Provider{}.NewSimulator(sim.Options{Seed: 3, Records: 200, Now: fixed(testNow)})
-	srv := serve(t, s)
-	src := newSource(t, testConfig(srv.URL), srv.Client(), fixed(testNow))
+	s := plugsurfing.Provider{}.NewSimulator(sim.Options{Seed: 3, Records: 200, Now: providertest.Fixed(testNow)})
+	srv := providertest.Serve(t, s)
+	src := newSource(t, testConfig(srv.URL), srv.Client(), providertest.Fixed(testNow))
 
 	// Now 2026-11-20 12:00, settle 5m: intervals end at 11:55; re-read 24h: the checkpoint
 	// stops at 2026-11-19 11:55. Windows of 3 days from the start, the last closed one shorter.
@@ -78,12 +52,12 @@ func TestSourceCheckpointPerUserNeverRefetched(t *testing.T) {
 
 	firstRecs := map[string][]poll.Record{}
 	for _, u := range plugsurfing.SimUsers() {
-		firstRecs[u.Scope()] = fetchAll(t, src, u.Scope(), "")
+		firstRecs[u.Scope()] = providertest.FetchAll(t, src, u.Scope(), "")
 	}
 	before := s.Truth().Requests
 	for _, u := range plugsurfing.SimUsers() {
 		scope := u.Scope()
-		marks, _ := split(firstRecs[scope])
+		marks, _ := providertest.Split(firstRecs[scope])
 		var want []poll.Checkpoint
 		for _, c := range closed[1:] {
 			want = append(want, plugsurfing.CheckpointAt(at(c)))
@@ -108,9 +82,9 @@ func TestSourceCheckpointPerUserNeverRefetched(t *testing.T) {
 	// the open one of each user is.
 	for _, u := range plugsurfing.SimUsers() {
 		scope := u.Scope()
-		marks, open1 := split(firstRecs[scope])
-		again := fetchAll(t, src, scope, marks[len(marks)-1])
-		marks2, open2 := split(again)
+		marks, open1 := providertest.Split(firstRecs[scope])
+		again := providertest.FetchAll(t, src, scope, marks[len(marks)-1])
+		marks2, open2 := providertest.Split(again)
 		if len(marks2) != 0 {
 			t.Errorf("%s: the re-poll with the clock unchanged moved the checkpoint: %q", scope, marks2)
 		}
@@ -131,12 +105,12 @@ func TestSourceCheckpointPerUserNeverRefetched(t *testing.T) {
 }
 
 func TestSourceWindowsAreBoundedAndContiguous(t *testing.T) {
-	s := plugsurfing.Provider{}.NewSimulator(sim.Options{Seed: 1, Records: 10, Now: fixed(testNow)})
-	srv := serve(t, s)
+	s := plugsurfing.Provider{}.NewSimulator(sim.Options{Seed: 1, Records: 10, Now: providertest.Fixed(testNow)})
+	srv := providertest.Serve(t, s)
 	cfg := testConfig(srv.URL)
 	cfg.Start, cfg.Window, cfg.Reread = "2026-10-01T10:30:00+02:00", 50*time.Hour, 0
 	scope := plugsurfing.SimUsers()[1].Scope()
-	recs := fetchAll(t, newSource(t, cfg, srv.Client(), fixed(testNow)), scope, "")
+	recs := providertest.FetchAll(t, newSource(t, cfg, srv.Client(), providertest.Fixed(testNow)), scope, "")
 	var calls [][2]time.Time
 	for k := range s.Truth().Requests {
 		interval, _ := strings.CutPrefix(k, scope+" ")
@@ -156,28 +130,28 @@ func TestSourceWindowsAreBoundedAndContiguous(t *testing.T) {
 		}
 	}
 	// Re-read 0: the last checkpoint is the interval end, and a re-poll asks for nothing.
-	marks, open := split(recs)
+	marks, open := providertest.Split(recs)
 	if last := marks[len(marks)-1]; last != plugsurfing.CheckpointAt(at("2026-11-20T11:55:00Z")) || len(open) != 0 {
 		t.Fatalf("last checkpoint %s with %d bills after it; want the interval end and none", last, len(open))
 	}
 	n := len(s.Truth().Requests)
-	fetchAll(t, newSource(t, cfg, srv.Client(), fixed(testNow)), scope, marks[len(marks)-1])
+	providertest.FetchAll(t, newSource(t, cfg, srv.Client(), providertest.Fixed(testNow)), scope, marks[len(marks)-1])
 	if len(s.Truth().Requests) != n {
 		t.Errorf("a caught-up user was fetched again")
 	}
 }
 
 func TestSourcePicksUpLateBills(t *testing.T) {
-	clk := newClock(time.Date(2026, 11, 20, 6, 0, 0, 0, time.UTC))
+	clk := providertest.NewClock(time.Date(2026, 11, 20, 6, 0, 0, 0, time.UTC))
 	s := plugsurfing.Provider{}.NewSimulator(sim.Options{Seed: 5, Records: 240, Now: clk.Now})
-	srv := serve(t, s)
+	srv := providertest.Serve(t, s)
 	src := newSource(t, testConfig(srv.URL), srv.Client(), clk.Now)
 
 	seen := map[string]bool{}
 	cps := map[string]poll.Checkpoint{}
 	pollAll := func() (fresh int) {
 		for _, u := range plugsurfing.SimUsers() {
-			for _, r := range fetchAll(t, src, u.Scope(), cps[u.Scope()]) {
+			for _, r := range providertest.FetchAll(t, src, u.Scope(), cps[u.Scope()]) {
 				if r.Next != "" {
 					cps[u.Scope()] = r.Next
 				}
@@ -215,11 +189,11 @@ func TestSourcePicksUpLateBills(t *testing.T) {
 }
 
 func TestSourceDefaultStartIs720hBack(t *testing.T) {
-	s := plugsurfing.Provider{}.NewSimulator(sim.Options{Seed: 1, Records: 10, Now: fixed(testNow)})
-	srv := serve(t, s)
+	s := plugsurfing.Provider{}.NewSimulator(sim.Options{Seed: 1, Records: 10, Now: providertest.Fixed(testNow)})
+	srv := providertest.Serve(t, s)
 	cfg := testConfig(srv.URL)
 	cfg.Start = ""
-	fetchAll(t, newSource(t, cfg, srv.Client(), fixed(testNow)), "username:some_user", "")
+	providertest.FetchAll(t, newSource(t, cfg, srv.Client(), providertest.Fixed(testNow)), "username:some_user", "")
 	want := requestKey("username:some_user", "2026-10-21T12:00:00Z", "2026-10-24T12:00:00Z")
 	if s.Truth().Requests[want] != 1 {
 		t.Errorf("first poll did not start 720h before now with %s: %v", want, s.Truth().Requests)
@@ -229,20 +203,20 @@ func TestSourceDefaultStartIs720hBack(t *testing.T) {
 // TestSourceEmitsABoundaryBillOnce: an API that includes the interval end returns a bill dated
 // on a boundary in two intervals; one Fetch emits it once.
 func TestSourceEmitsABoundaryBillOnce(t *testing.T) {
-	c := &counter{h: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Write(readTestdata(t, "usergetbills_response.json"))
+	c := &providertest.Counter{H: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write(providertest.Testdata(t, "usergetbills_response.json"))
 	})}
-	srv := serve(t, c)
-	recs := fetchAll(t, newSource(t, testConfig(srv.URL), srv.Client(), fixed(testNow)), "username:some_user", "")
-	marks, _ := split(recs)
+	srv := providertest.Serve(t, c)
+	recs := providertest.FetchAll(t, newSource(t, testConfig(srv.URL), srv.Client(), providertest.Fixed(testNow)), "username:some_user", "")
+	marks, _ := providertest.Split(recs)
 	var ids []string
 	for _, r := range recs {
 		if r.Data != nil {
 			ids = append(ids, r.ID)
 		}
 	}
-	if c.count() < 3 || len(ids) != 2 || len(marks) == 0 {
-		t.Fatalf("%d calls gave bills %v and %d markers; want each bill once", c.count(), ids, len(marks))
+	if c.Count() < 3 || len(ids) != 2 || len(marks) == 0 {
+		t.Fatalf("%d calls gave bills %v and %d markers; want each bill once", c.Count(), ids, len(marks))
 	}
 	if ids[0] != plugsurfing.BillID("https://api.plugsurfing.com/uploads/bills/Invoice-201503051-10000.pdf") {
 		t.Errorf("record id %s is not BillID of the URL", ids[0])
@@ -265,35 +239,17 @@ func TestBillID(t *testing.T) {
 }
 
 func TestSourceStops(t *testing.T) {
-	s := plugsurfing.Provider{}.NewSimulator(sim.Options{Seed: 1, Records: 30, Now: fixed(testNow)})
-	srv := serve(t, s)
-	src := newSource(t, testConfig(srv.URL), srv.Client(), fixed(testNow))
+	s := plugsurfing.Provider{}.NewSimulator(sim.Options{Seed: 1, Records: 30, Now: providertest.Fixed(testNow)})
+	srv := providertest.Serve(t, s)
+	src := newSource(t, testConfig(srv.URL), srv.Client(), providertest.Fixed(testNow))
 	errStop := errors.New("stop")
-	tests := []struct {
-		name  string
-		scope string
-		from  poll.Checkpoint
-		emit  func(poll.Record) error
-		is    error
-	}{
-		{"unknown scope", "username:someone", "", func(poll.Record) error { return nil }, poll.ErrPermanent},
-		{"token-type identifier as scope", "token:" + plugsurfing.SimUsers()[3].Identifier, "", func(poll.Record) error { return nil }, poll.ErrPermanent},
-		{"malformed checkpoint", "username:some_user", "2026-11-19", func(poll.Record) error { return nil }, poll.ErrPermanent},
-		{"checkpoint without a time", "username:some_user", `{"next_start":"soon"}`, func(poll.Record) error { return nil }, poll.ErrPermanent},
-		{"emit error", "username:some_user", "", func(poll.Record) error { return errStop }, errStop},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			calls := 0
-			err := src.Fetch(t.Context(), tc.scope, tc.from, func(r poll.Record) error { calls++; return tc.emit(r) })
-			if !errors.Is(err, tc.is) {
-				t.Fatalf("Fetch = %v, want an error wrapping %v", err, tc.is)
-			}
-			if tc.is == errStop && calls != 1 {
-				t.Errorf("emit called %d times after it failed once", calls)
-			}
-		})
-	}
+	providertest.CheckFetchFailures(t, src, errStop, []providertest.FetchFailure{
+		{Name: "unknown scope", Scope: "username:someone", Is: poll.ErrPermanent},
+		{Name: "token-type identifier as scope", Scope: "token:" + plugsurfing.SimUsers()[3].Identifier, Is: poll.ErrPermanent},
+		{Name: "malformed checkpoint", Scope: "username:some_user", From: "2026-11-19", Is: poll.ErrPermanent},
+		{Name: "checkpoint without a time", Scope: "username:some_user", From: `{"next_start":"soon"}`, Is: poll.ErrPermanent},
+		{Name: "emit error", Scope: "username:some_user", Emit: func(poll.Record) error { return errStop }, Is: errStop},
+	})
 }
 
 func TestSourceScopesHideTokens(t *testing.T) {
@@ -323,18 +279,18 @@ func badTokenEnv(baseURL string) map[string]string {
 }
 
 func TestSourceAuthFailureIsolatesTheUser(t *testing.T) {
-	c := &counter{h: plugsurfing.Provider{}.NewSimulator(sim.Options{Seed: 4, Records: 120, Now: fixed(testNow)})}
-	srv := serve(t, c)
-	p := plugsurfing.Provider{Now: fixed(testNow)}
+	c := &providertest.Counter{H: plugsurfing.Provider{}.NewSimulator(sim.Options{Seed: 4, Records: 120, Now: providertest.Fixed(testNow)})}
+	srv := providertest.Serve(t, c)
+	p := plugsurfing.Provider{Now: providertest.Fixed(testNow)}
 	src, err := p.NewSource(providertest.Values(t, p, badTokenEnv(srv.URL)), srv.Client())
 	if err != nil {
 		t.Fatal(err)
 	}
-	good := fetchAll(t, src, "username:some_user", "")
-	if _, open := split(good); len(good) == 0 || len(open) == len(good) {
+	good := providertest.FetchAll(t, src, "username:some_user", "")
+	if _, open := providertest.Split(good); len(good) == 0 || len(open) == len(good) {
 		t.Fatalf("the good user got %d records", len(good))
 	}
-	n := c.count()
+	n := c.Count()
 	var emitted int
 	err = src.Fetch(t.Context(), "rfid:04AB12CD34EF56", "", func(poll.Record) error { emitted++; return nil })
 	if !errors.Is(err, poll.ErrAuth) || !errors.Is(err, plugsurfing.ErrUserTokenInvalid) {
@@ -345,12 +301,12 @@ func TestSourceAuthFailureIsolatesTheUser(t *testing.T) {
 			t.Errorf("error %q does not say %q", err, want)
 		}
 	}
-	if strings.Contains(err.Error(), "0000") || emitted != 0 || c.count() != n+1 {
-		t.Errorf("bad token: error %q, %d records, %d calls; want no token, no records, one call", err, emitted, c.count()-n)
+	if strings.Contains(err.Error(), "0000") || emitted != 0 || c.Count() != n+1 {
+		t.Errorf("bad token: error %q, %d records, %d calls; want no token, no records, one call", err, emitted, c.Count()-n)
 	}
 	// The others keep flowing.
 	for _, scope := range []string{"evco-id:DE-PLS-C12345678-4", plugsurfing.SimUsers()[3].Scope()} {
-		fetchAll(t, src, scope, "")
+		providertest.FetchAll(t, src, scope, "")
 	}
 }
 
@@ -358,15 +314,15 @@ func TestSourceAuthFailureIsolatesTheUser(t *testing.T) {
 // token is refused, the other users' bills are published and their checkpoints advance.
 func TestSchedulerPausesOnlyTheRefusedUser(t *testing.T) {
 	ns := natstest.Start(t)
-	s := plugsurfing.Provider{}.NewSimulator(sim.Options{Seed: 4, Records: 120, Now: fixed(testNow)})
-	srv := serve(t, s)
-	p := plugsurfing.Provider{Now: fixed(testNow)}
+	s := plugsurfing.Provider{}.NewSimulator(sim.Options{Seed: 4, Records: 120, Now: providertest.Fixed(testNow)})
+	srv := providertest.Serve(t, s)
+	p := plugsurfing.Provider{Now: providertest.Fixed(testNow)}
 	v := providertest.Values(t, p, badTokenEnv(srv.URL))
 	src, err := p.NewSource(v, srv.Client())
 	if err != nil {
 		t.Fatal(err)
 	}
-	sched, err := poll.NewScheduler(t.Context(), poll.Config{Provider: plugsurfing.Name, Now: fixed(testNow)}, src, ns.JS, nil, nil)
+	sched, err := poll.NewScheduler(t.Context(), poll.Config{Provider: plugsurfing.Name, Now: providertest.Fixed(testNow)}, src, ns.JS, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -386,7 +342,7 @@ func TestSchedulerPausesOnlyTheRefusedUser(t *testing.T) {
 		if u.IdentifierType == plugsurfing.IdentifierRFID {
 			continue
 		}
-		for _, r := range fetchAll(t, okSrc, u.Scope(), "") {
+		for _, r := range providertest.FetchAll(t, okSrc, u.Scope(), "") {
 			if r.Data != nil {
 				wantRaw++
 			}
@@ -456,12 +412,12 @@ func TestBackfillCheckpoint(t *testing.T) {
 		t.Errorf("a foreign checkpoint: %v, want poll.ErrPermanent", err)
 	}
 	// A backfill from a bill's instant reads that bill: intervals start at the checkpoint.
-	s := plugsurfing.Provider{}.NewSimulator(sim.Options{Seed: 3, Records: 40, Now: fixed(testNow)})
-	srv := serve(t, s)
-	src := newSource(t, testConfig(srv.URL), srv.Client(), fixed(testNow))
-	all := fetchAll(t, src, "username:some_user", "")
+	s := plugsurfing.Provider{}.NewSimulator(sim.Options{Seed: 3, Records: 40, Now: providertest.Fixed(testNow)})
+	srv := providertest.Serve(t, s)
+	src := newSource(t, testConfig(srv.URL), srv.Client(), providertest.Fixed(testNow))
+	all := providertest.FetchAll(t, src, "username:some_user", "")
 	cp, _ = p.BackfillCheckpoint(at("2026-11-05T00:00:00Z"))
-	again := fetchAll(t, src, "username:some_user", cp)
+	again := providertest.FetchAll(t, src, "username:some_user", cp)
 	if len(again) != len(all) {
 		t.Errorf("a backfill from the configured start gave %d records, the first poll %d", len(again), len(all))
 	}

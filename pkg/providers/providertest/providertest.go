@@ -216,22 +216,12 @@ func (h *harness) scopes(t *testing.T) []string {
 	return scopes
 }
 
-// fetch runs one Fetch, collecting every record (markers included).
-func fetch(ctx context.Context, src poll.Source, scope string, from poll.Checkpoint) ([]poll.Record, error) {
-	var recs []poll.Record
-	err := src.Fetch(ctx, scope, from, func(r poll.Record) error {
-		recs = append(recs, r)
-		return nil
-	})
-	return recs, err
-}
-
 // pollAll fetches every scope from the beginning, failing t on an error.
 func (h *harness) pollAll(t *testing.T) map[string][]poll.Record {
 	t.Helper()
 	out := map[string][]poll.Record{}
 	for _, scope := range h.scopes(t) {
-		recs, err := fetch(t.Context(), h.src, scope, "")
+		recs, err := Fetch(t.Context(), h.src, scope, "")
 		if err != nil {
 			t.Fatalf("Fetch(%q) from the beginning: %v", scope, err)
 		}
@@ -330,7 +320,7 @@ func (s suite) repollFromCheckpoint(t *testing.T) {
 		for _, id := range s.rawIDs(first) {
 			all[id] = true
 		}
-		again, err := fetch(t.Context(), h.src, scope, cp)
+		again, err := Fetch(t.Context(), h.src, scope, cp)
 		if err != nil {
 			t.Fatalf("scope %q: Fetch from checkpoint %q: %v", scope, cp, err)
 		}
@@ -395,7 +385,7 @@ func (s suite) cancelledPollResumes(t *testing.T) {
 	}
 
 	done, cp := s.covered(before)
-	resumed, err := fetch(t.Context(), h.src, scope, cp)
+	resumed, err := Fetch(t.Context(), h.src, scope, cp)
 	if err != nil {
 		t.Fatalf("resume from checkpoint %q: %v", cp, err)
 	}
@@ -458,7 +448,7 @@ func (s suite) badCredentials(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				h := s.start(t, tc.faults, true)
 				scope := h.scopes(t)[0]
-				recs, err := fetch(t.Context(), h.src, scope, "")
+				recs, err := Fetch(t.Context(), h.src, scope, "")
 				if !errors.Is(err, poll.ErrAuth) {
 					t.Fatalf("Fetch(%q) with refused credentials returned %v, want an error wrapping poll.ErrAuth", scope, err)
 				}
