@@ -3,7 +3,6 @@ package bemo_test
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"regexp"
 	"strings"
 	"testing"
@@ -257,9 +256,7 @@ func TestMapUnmappable(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			evs, err := bemo.Provider{}.Map(rawOf(tc.input(t)))
-			if !errors.Is(err, events.ErrUnmappable) {
-				t.Fatalf("Map = %d events, %v; want an error wrapping events.ErrUnmappable", len(evs), err)
-			}
+			providertest.CheckUnmappable(t, evs, err)
 		})
 	}
 }
@@ -288,28 +285,11 @@ func FuzzMap(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		raw := rawOf(data)
-		evs, err := bemo.Provider{}.Map(raw)
-		if err != nil {
-			if !errors.Is(err, events.ErrUnmappable) {
-				t.Fatalf("error does not wrap ErrUnmappable: %v", err)
-			}
-			if evs != nil {
-				t.Fatalf("events returned with an error")
-			}
+		evs, ok := providertest.CheckMap(t, bemo.Provider{}, rawOf(data))
+		if !ok {
 			return
 		}
-		again, err := bemo.Provider{}.Map(raw)
-		if err != nil || len(again) != len(evs) {
-			t.Fatalf("second Map differs: %v", err)
-		}
-		for i, ev := range evs {
-			if ev.ID == "" || ev.ID != again[i].ID || !bytes.Equal(ev.Data, again[i].Data) || !ev.Time.Equal(again[i].Time) {
-				t.Fatalf("same input, different output:\n%s\n%s", ev.Data, again[i].Data)
-			}
-			if !strings.HasPrefix(ev.Subject, "bemo:") || len(ev.Subject) == len("bemo:") || ev.Time.Location() != time.UTC {
-				t.Fatalf("bad envelope: subject %q time %v", ev.Subject, ev.Time)
-			}
+		for _, ev := range evs {
 			var cs events.ChargingSession
 			if err := json.Unmarshal(ev.Data, &cs); err != nil {
 				t.Fatalf("event data: %v", err)
