@@ -110,3 +110,31 @@ func TestSecretNeverPrints(t *testing.T) {
 		t.Errorf("Redact left the password: %s", got)
 	}
 }
+
+func TestCheckBaseURL(t *testing.T) {
+	for _, tc := range []struct {
+		raw        string
+		allowQuery bool
+		want       string // "" = accepted
+	}{
+		{"https://api.example/v1", false, ""},
+		{"http://127.0.0.1:8080", false, ""},
+		{"https://api.example/v1?code=x", true, ""},
+		{"api.example", false, "must be an absolute http(s) URL like https://x.example"},
+		{"ftp://api.example", false, "must be an absolute http(s) URL"},
+		{"https://", false, "must be an absolute http(s) URL"},
+		{"https://api.example/?a=1", false, "must not carry a query or fragment"},
+		{"https://api.example/#f", true, "must not carry a fragment"},
+		{"https://user:hunter2@api.example/?a=1", false, "user:xxxxx@"},
+	} {
+		err := CheckBaseURL(tc.raw, "https://x.example", tc.allowQuery)
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("CheckBaseURL(%q) = %v, want nil", tc.raw, err)
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("CheckBaseURL(%q) = %v, want an error containing %q", tc.raw, err, tc.want)
+		case err != nil && strings.Contains(err.Error(), "hunter2"):
+			t.Errorf("CheckBaseURL(%q) shows the password: %v", tc.raw, err)
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"log/slog"
 	"net/url"
 )
@@ -32,4 +33,20 @@ func Redact(raw string) string {
 		u.User = url.UserPassword(u.User.Username(), "xxxxx")
 	}
 	return u.String()
+}
+
+// CheckBaseURL reports why raw cannot be a provider's base URL: it must be an absolute http(s)
+// URL (like example) without a fragment, and without a query unless allowQuery. The error shows
+// raw through Redact; callers wrap it with the setting's name.
+func CheckBaseURL(raw, example string, allowQuery bool) error {
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+		return fmt.Errorf("must be an absolute http(s) URL like %s, got %s", example, Redact(raw))
+	case allowQuery && u.Fragment != "":
+		return fmt.Errorf("must not carry a fragment, got %s", Redact(raw))
+	case !allowQuery && (u.RawQuery != "" || u.Fragment != ""):
+		return fmt.Errorf("must not carry a query or fragment, got %s", Redact(raw))
+	}
+	return nil
 }

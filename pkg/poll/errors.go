@@ -1,9 +1,13 @@
 package poll
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // ErrAuth is wrapped (or matched through Is) by provider errors that mean the credentials were
@@ -32,3 +36,40 @@ func (e *RetryAfterError) Error() string {
 	return fmt.Sprintf("%v (retry after %s)", e.Err, e.After)
 }
 func (e *RetryAfterError) Unwrap() error { return e.Err }
+
+// TransportError classifies a failure to get a provider's response: after ctx ended it is
+// returned as is (the poll is stopping, not failing); otherwise it is temporary (reset, refused,
+// timeout, truncated body) and retried.
+func TransportError(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return err
+	}
+	return &TemporaryError{Err: err}
+}
+
+// SafeText makes text from outside (a provider's answer, a setting's value) safe and short for an
+// error message: secrets replaced by [redacted], valid UTF-8, no control characters (no forged
+// log lines), at most 300 bytes.
+func SafeText(s string, secrets ...string) string {
+	for _, secret := range secrets {
+		if secret != "" {
+			s = strings.ReplaceAll(s, secret, "[redacted]")
+		}
+	}
+	s = strings.ToValidUTF8(s, "?")
+	s = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return ' '
+		}
+		return r
+	}, s)
+	s = strings.TrimSpace(s)
+	if len(s) > 300 {
+		cut := 300
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		s = s[:cut] + "…"
+	}
+	return s
+}

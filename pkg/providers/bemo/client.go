@@ -13,8 +13,6 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/chargeline/chargeline/pkg/poll"
 )
@@ -139,7 +137,7 @@ func (c *Client) sessionsOnce(ctx context.Context, account string, q SessionsQue
 
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return Page{}, transportError(ctx, err)
+		return Page{}, poll.TransportError(ctx, err)
 	}
 	defer resp.Body.Close()
 
@@ -149,7 +147,7 @@ func (c *Client) sessionsOnce(ctx context.Context, account string, q SessionsQue
 	}
 	body, err := readBody(resp, c.cfg.MaxPageBytes+1, &c.lastBody)
 	if err != nil {
-		return Page{}, transportError(ctx, fmt.Errorf("read response body: %w", err))
+		return Page{}, poll.TransportError(ctx, fmt.Errorf("read response body: %w", err))
 	}
 	if int64(len(body)) > c.cfg.MaxPageBytes {
 		return Page{}, fmt.Errorf("response body larger than %d bytes (--%s/BEMO_MAX_PAGE_BYTES); lower --%s/BEMO_PAGE_SIZE: %w",
@@ -199,15 +197,6 @@ func readBody(resp *http.Response, limit int64, last *atomic.Int64) ([]byte, err
 	}
 }
 
-// transportError classifies a failure to get a response: after ctx ended it is returned as is
-// (not retried); otherwise it is temporary (reset, refused, timeout, truncated body).
-func transportError(ctx context.Context, err error) error {
-	if ctx.Err() != nil {
-		return err
-	}
-	return &poll.TemporaryError{Err: err}
-}
-
 // decodeEnvelope decodes a 2xx body. It must be an object whose status is Success or Error;
 // data may be null (no sessions). Each data item is kept as raw bytes, which may share body's
 // memory.
@@ -234,7 +223,7 @@ func decodePage(body []byte) (Envelope, []itemID, error) {
 	switch env.Status {
 	case StatusSuccess, StatusError:
 	default:
-		return Envelope{}, nil, fmt.Errorf("envelope status %q is neither %s nor %s", shorten(env.Status), StatusSuccess, StatusError)
+		return Envelope{}, nil, fmt.Errorf("envelope status %q is neither %s nor %s", poll.SafeText(env.Status), StatusSuccess, StatusError)
 	}
 	return env, ids, nil
 }
@@ -248,10 +237,10 @@ func decodeError(status int, body []byte) *APIError {
 	}
 	var gw gatewayError
 	if json.Unmarshal(body, &gw) == nil && gw.Message != "" {
-		return &APIError{Status: status, Message: shorten(gw.Message)}
+		return &APIError{Status: status, Message: poll.SafeText(gw.Message)}
 	}
 	msg := http.StatusText(status)
-	if b := shorten(string(body)); b != "" {
+	if b := poll.SafeText(string(body)); b != "" {
 		msg += ": " + b
 	}
 	return &APIError{Status: status, Message: msg}
@@ -262,35 +251,14 @@ func envelopeError(status int, env Envelope) *APIError {
 	var msgs []string
 	for _, item := range env.Errors {
 		if e.Code == "" {
-			e.Code = shorten(item.Code)
+			e.Code = poll.SafeText(item.Code)
 		}
 		if item.Message != "" {
 			msgs = append(msgs, item.Message)
 		}
 	}
-	e.Message = shorten(strings.Join(msgs, "; "))
+	e.Message = poll.SafeText(strings.Join(msgs, "; "))
 	return e
-}
-
-// shorten makes server text safe and short for an error message: valid UTF-8, no control
-// characters, at most 300 bytes.
-func shorten(s string) string {
-	s = strings.ToValidUTF8(s, "?")
-	s = strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) {
-			return ' '
-		}
-		return r
-	}, s)
-	s = strings.TrimSpace(s)
-	if len(s) > 300 {
-		cut := 300
-		for cut > 0 && !utf8.RuneStart(s[cut]) {
-			cut--
-		}
-		s = s[:cut] + "…"
-	}
-	return s
 }
 
 func dateText(t time.Time) string {

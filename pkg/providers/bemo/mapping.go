@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/chargeline/chargeline/pkg/events"
+	"github.com/chargeline/chargeline/pkg/poll"
 )
 
 // Status of every mapped session: the reporting API lists finished sessions only.
@@ -30,7 +31,7 @@ var (
 func (Provider) Map(raw events.Raw) ([]events.Event, error) {
 	ev, err := mapSession(raw)
 	if err != nil {
-		return nil, fmt.Errorf("bemo: map raw %s (session %q): %w", raw.ID, shorten(raw.RecordID), err)
+		return nil, fmt.Errorf("bemo: map raw %s (session %q): %w", raw.ID, poll.SafeText(raw.RecordID), err)
 	}
 	return []events.Event{ev}, nil
 }
@@ -48,7 +49,7 @@ func mapSession(raw events.Raw) (events.Event, error) {
 		return events.Event{}, unmappable("sessionId is missing")
 	}
 	if !validID(s.SessionID) {
-		return events.Event{}, unmappable("sessionId %q is not a usable id", shorten(s.SessionID))
+		return events.Event{}, unmappable("sessionId %q is not a usable id", poll.SafeText(s.SessionID))
 	}
 	tz := strings.TrimSpace(s.TimeZone)
 	if s.SessionStartDate == "" {
@@ -134,17 +135,17 @@ func parseTime(field, s, tz string) (time.Time, error) {
 	if err != nil {
 		local, err := time.Parse("2006-01-02T15:04:05.999999999", s)
 		if err != nil {
-			return time.Time{}, unmappable("%s %q is not an RFC 3339 timestamp", field, shorten(s))
+			return time.Time{}, unmappable("%s %q is not an RFC 3339 timestamp", field, poll.SafeText(s))
 		}
 		off, ok := parseOffset(tz)
 		if !ok {
-			return time.Time{}, unmappable("%s %q has no UTC offset and timeZone %q is not one like +01:00", field, shorten(s), shorten(tz))
+			return time.Time{}, unmappable("%s %q has no UTC offset and timeZone %q is not one like +01:00", field, poll.SafeText(s), poll.SafeText(tz))
 		}
 		t = local.Add(-off)
 	}
 	t = t.UTC()
 	if t.Before(minTime) || !t.Before(maxTime) {
-		return time.Time{}, unmappable("%s %q is outside 1970 … 2105", field, shorten(s))
+		return time.Time{}, unmappable("%s %q is outside 1970 … 2105", field, poll.SafeText(s))
 	}
 	return t, nil
 }
@@ -206,7 +207,7 @@ func coordinate(field string, n json.Number, limit float64) (*float64, error) {
 	}
 	v, err := strconv.ParseFloat(string(n), 64)
 	if err != nil || math.IsNaN(v) || math.Abs(v) > limit {
-		return nil, unmappable("%s %q is not a coordinate within ±%g", field, shorten(string(n)), limit)
+		return nil, unmappable("%s %q is not a coordinate within ±%g", field, poll.SafeText(string(n)), limit)
 	}
 	return &v, nil
 }
@@ -233,7 +234,7 @@ func lineItem(i int, tx Transaction, tz string) (events.LineItem, error) {
 	}
 	currency := strings.ToUpper(strings.TrimSpace(tx.CurrencyKey))
 	if !currencyISO.MatchString(currency) {
-		return events.LineItem{}, unmappable("%s %q is not an ISO 4217 code", field("currencyKey"), shorten(tx.CurrencyKey))
+		return events.LineItem{}, unmappable("%s %q is not an ISO 4217 code", field("currencyKey"), poll.SafeText(tx.CurrencyKey))
 	}
 	line := events.LineItem{
 		Product: events.Product{
@@ -273,7 +274,7 @@ func decimal(field string, n json.Number) (string, error) {
 	}
 	if i := strings.IndexAny(s, "eE"); i >= 0 {
 		if e, err := strconv.Atoi(s[i+1:]); err != nil || e > 30 || e < -30 {
-			return "", unmappable("%s %q has an exponent out of range", field, shorten(s))
+			return "", unmappable("%s %q has an exponent out of range", field, poll.SafeText(s))
 		}
 	}
 	d, err := events.Decimal(n)
@@ -356,7 +357,7 @@ func scaleDecimal(s string, exp int) (string, error) {
 	}
 	r, ok := new(big.Rat).SetString(s)
 	if !ok {
-		return "", unmappable("%q is not a decimal number", shorten(s))
+		return "", unmappable("%q is not a decimal number", poll.SafeText(s))
 	}
 	scale := 0
 	if i := strings.IndexByte(s, '.'); i >= 0 {

@@ -132,11 +132,11 @@ func CheckpointAt(day time.Time) poll.Checkpoint {
 func ParseCheckpoint(cp poll.Checkpoint) (time.Time, error) {
 	var c checkpoint
 	if err := json.Unmarshal([]byte(cp), &c); err != nil {
-		return time.Time{}, fmt.Errorf("checkpoint %q is not {\"next_day\":\"YYYY-MM-DD\"}: %w", shorten(string(cp)), poll.ErrPermanent)
+		return time.Time{}, fmt.Errorf("checkpoint %q is not {\"next_day\":\"YYYY-MM-DD\"}: %w", poll.SafeText(string(cp)), poll.ErrPermanent)
 	}
 	day, err := time.Parse(dateLayout, c.NextDay)
 	if err != nil {
-		return time.Time{}, fmt.Errorf("checkpoint %q: next_day is not a date (YYYY-MM-DD): %w", shorten(string(cp)), poll.ErrPermanent)
+		return time.Time{}, fmt.Errorf("checkpoint %q: next_day is not a date (YYYY-MM-DD): %w", poll.SafeText(string(cp)), poll.ErrPermanent)
 	}
 	return day, nil
 }

@@ -12,8 +12,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/chargeline/chargeline/pkg/poll"
 )
@@ -174,7 +172,7 @@ func (c *Client) get(ctx context.Context, u string) ([]byte, error) {
 
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return nil, transportError(ctx, err)
+		return nil, poll.TransportError(ctx, err)
 	}
 	defer resp.Body.Close()
 
@@ -188,22 +186,13 @@ func (c *Client) get(ctx context.Context, u string) ([]byte, error) {
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, c.cfg.MaxPageBytes+1))
 	if err != nil {
-		return nil, transportError(ctx, fmt.Errorf("read response body: %w", err))
+		return nil, poll.TransportError(ctx, fmt.Errorf("read response body: %w", err))
 	}
 	if int64(len(body)) > c.cfg.MaxPageBytes {
 		return nil, fmt.Errorf("response body larger than %d bytes (--%s/INPOST_MAX_PAGE_BYTES); lower --%s/INPOST_PAGE_SIZE: %w",
 			c.cfg.MaxPageBytes, settingMaxPageBytes, settingPageSize, poll.ErrPermanent)
 	}
 	return body, nil
-}
-
-// transportError classifies a failure to get a response: after ctx ended it is returned as is
-// (not retried); otherwise it is temporary (reset, refused, timeout, truncated body).
-func transportError(ctx context.Context, err error) error {
-	if ctx.Err() != nil {
-		return err
-	}
-	return &poll.TemporaryError{Err: err}
 }
 
 // decodeObject checks that body is one JSON object and nothing else.
@@ -241,35 +230,14 @@ func decodeCollection(body []byte) (Collection, error) {
 func decodeError(status int, body []byte) *APIError {
 	var eb ErrorBody
 	if json.Unmarshal(body, &eb) == nil && (eb.Error != "" || eb.Message != "") {
-		return &APIError{Status: status, Code: shorten(eb.Error), Message: shorten(eb.Message)}
+		return &APIError{Status: status, Code: poll.SafeText(eb.Error), Message: poll.SafeText(eb.Message)}
 	}
 	msg := http.StatusText(status)
-	if b := shorten(string(body)); b != "" {
+	if b := poll.SafeText(string(body)); b != "" {
 		if msg != "" {
 			msg += ": "
 		}
 		msg += b
 	}
 	return &APIError{Status: status, Message: msg}
-}
-
-// shorten makes server text safe and short for an error message: valid UTF-8, no control
-// characters, at most 300 bytes.
-func shorten(s string) string {
-	s = strings.ToValidUTF8(s, "?")
-	s = strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) {
-			return ' '
-		}
-		return r
-	}, s)
-	s = strings.TrimSpace(s)
-	if len(s) > 300 {
-		cut := 300
-		for cut > 0 && !utf8.RuneStart(s[cut]) {
-			cut--
-		}
-		s = s[:cut] + "…"
-	}
-	return s
 }

@@ -3,7 +3,6 @@ package inpost
 import (
 	"errors"
 	"fmt"
-	"net/url"
 	"strings"
 
 	"github.com/chargeline/chargeline/pkg/config"
@@ -88,10 +87,8 @@ func (c Config) Validate() error {
 	bad := func(name, format string, a ...any) {
 		errs = append(errs, invalid(name, format, a...))
 	}
-	if u, err := url.Parse(c.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		bad(settingBaseURL, "must be an absolute http(s) URL like https://api-shipx-pl.easypack24.net, got %s", config.Redact(c.BaseURL))
-	} else if u.RawQuery != "" || u.Fragment != "" {
-		bad(settingBaseURL, "must not carry a query or fragment, got %s", config.Redact(c.BaseURL))
+	if err := config.CheckBaseURL(c.BaseURL, "https://api-shipx-pl.easypack24.net", false); err != nil {
+		bad(settingBaseURL, "%v", err)
 	}
 	if strings.TrimSpace(bearerToken(c.AccessToken)) == "" {
 		bad(settingAccessToken, "is required")

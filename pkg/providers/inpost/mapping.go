@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/chargeline/chargeline/pkg/events"
+	"github.com/chargeline/chargeline/pkg/poll"
 )
 
 // maxNameLength is the longest MPK name ShipX accepts, in characters (cost_center.v1 keeps the
@@ -31,7 +32,7 @@ var (
 func (Provider) Map(raw events.Raw) ([]events.Event, error) {
 	ev, err := mapMPK(raw)
 	if err != nil {
-		return nil, fmt.Errorf("inpost: map raw %s (mpk %q): %w", raw.ID, shorten(raw.RecordID), err)
+		return nil, fmt.Errorf("inpost: map raw %s (mpk %q): %w", raw.ID, poll.SafeText(raw.RecordID), err)
 	}
 	return []events.Event{ev}, nil
 }
@@ -119,11 +120,11 @@ func decodeMPK(data []byte) (MPK, error) {
 func parseTime(field, s string) (time.Time, error) {
 	t, err := time.Parse(time.RFC3339Nano, strings.TrimSpace(s))
 	if err != nil {
-		return time.Time{}, unmappable("%s %q is not an ISO 8601 timestamp with a UTC offset", field, shorten(s))
+		return time.Time{}, unmappable("%s %q is not an ISO 8601 timestamp with a UTC offset", field, poll.SafeText(s))
 	}
 	t = t.UTC()
 	if t.Before(minTime) || !t.Before(maxTime) {
-		return time.Time{}, unmappable("%s %q is outside 1970 … 2105", field, shorten(s))
+		return time.Time{}, unmappable("%s %q is outside 1970 … 2105", field, poll.SafeText(s))
 	}
 	return t, nil
 }

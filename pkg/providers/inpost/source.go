@@ -189,7 +189,7 @@ func parseID(n json.Number) (int64, error) {
 	}
 	id, err := strconv.ParseInt(s, 10, 64)
 	if err != nil || id <= 0 || strings.HasPrefix(s, "+") || (len(s) > 1 && s[0] == '0') {
-		return 0, unmappable("id %q is not a positive integer", shorten(s))
+		return 0, unmappable("id %q is not a positive integer", poll.SafeText(s))
 	}
 	return id, nil
 }
@@ -259,11 +259,11 @@ func ParseCursor(cp poll.Checkpoint) (Cursor, error) {
 	}
 	var c cursorJSON
 	if err := json.Unmarshal([]byte(cp), &c); err != nil {
-		return Cursor{}, fmt.Errorf(`checkpoint %q is not {"updated_at":"<RFC 3339>","ids":[…]}: %w`, shorten(string(cp)), poll.ErrPermanent)
+		return Cursor{}, fmt.Errorf(`checkpoint %q is not {"updated_at":"<RFC 3339>","ids":[…]}: %w`, poll.SafeText(string(cp)), poll.ErrPermanent)
 	}
 	t, err := time.Parse(time.RFC3339Nano, c.UpdatedAt)
 	if err != nil || t.IsZero() {
-		return Cursor{}, fmt.Errorf("checkpoint %q: updated_at is not an RFC 3339 time: %w", shorten(string(cp)), poll.ErrPermanent)
+		return Cursor{}, fmt.Errorf("checkpoint %q: updated_at is not an RFC 3339 time: %w", poll.SafeText(string(cp)), poll.ErrPermanent)
 	}
 	ids := slices.Clone(c.IDs)
 	slices.Sort(ids)

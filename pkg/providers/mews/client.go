@@ -14,8 +14,6 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/chargeline/chargeline/pkg/poll"
 )
@@ -146,7 +144,7 @@ func (c *Client) post(ctx context.Context, path string, payload any) ([]byte, er
 	req.Header.Set("Accept", "application/json")
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return nil, transportError(ctx, err)
+		return nil, poll.TransportError(ctx, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
@@ -159,21 +157,12 @@ func (c *Client) post(ctx context.Context, path string, payload any) ([]byte, er
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes+1))
 	if err != nil {
-		return nil, transportError(ctx, fmt.Errorf("read response body: %w", err))
+		return nil, poll.TransportError(ctx, fmt.Errorf("read response body: %w", err))
 	}
 	if len(body) > maxResponseBytes {
 		return nil, fmt.Errorf("response body larger than %d bytes: %w", maxResponseBytes, poll.ErrPermanent)
 	}
 	return body, nil
-}
-
-// transportError classifies a failure to get a response: after ctx ended it is returned as is
-// (not retried); otherwise it is temporary (reset, refused, timeout, truncated body).
-func transportError(ctx context.Context, err error) error {
-	if ctx.Err() != nil {
-		return err
-	}
-	return &poll.TemporaryError{Err: err}
 }
 
 // decodeAddExport decodes an exports/add answer: an object holding a well-formed Export.
@@ -229,11 +218,11 @@ func checkExport(e Export) error {
 		return errors.New("export without Id")
 	}
 	if e.Status == "" {
-		return fmt.Errorf("export %s without Status", shorten(e.ID))
+		return fmt.Errorf("export %s without Status", poll.SafeText(e.ID))
 	}
 	for i, f := range e.Files {
 		if f.URL == "" || f.SizeInBytes < 0 {
-			return fmt.Errorf("export %s: Files[%d] has no Url or a negative SizeInBytes", shorten(e.ID), i)
+			return fmt.Errorf("export %s: Files[%d] has no Url or a negative SizeInBytes", poll.SafeText(e.ID), i)
 		}
 	}
 	return nil
@@ -244,10 +233,10 @@ func checkExport(e Export) error {
 func decodeError(status int, body []byte) *APIError {
 	var eb ErrorBody
 	if json.Unmarshal(body, &eb) == nil && (eb.Message != "" || eb.RequestID != "") {
-		return &APIError{Status: status, Message: shorten(eb.Message), RequestID: shorten(eb.RequestID)}
+		return &APIError{Status: status, Message: poll.SafeText(eb.Message), RequestID: poll.SafeText(eb.RequestID)}
 	}
 	msg := http.StatusText(status)
-	if b := shorten(string(body)); b != "" {
+	if b := poll.SafeText(string(body)); b != "" {
 		msg += ": " + b
 	}
 	return &APIError{Status: status, Message: msg}
@@ -290,7 +279,7 @@ func (c *Client) OpenFile(ctx context.Context, fileURL string, offset int64) (io
 		if body.stalled.Load() && ctx.Err() == nil {
 			return fail(&poll.TemporaryError{Err: fmt.Errorf("download %s: no response within %s", shown, c.stall)})
 		}
-		return fail(transportError(ctx, fmt.Errorf("download %s: %w", shown, err)))
+		return fail(poll.TransportError(ctx, fmt.Errorf("download %s: %w", shown, err)))
 	}
 	body.timer.Stop()
 	body.rc = resp.Body
@@ -299,7 +288,7 @@ func (c *Client) OpenFile(ctx context.Context, fileURL string, offset int64) (io
 		if start, ok := contentRangeStart(resp.Header.Get("Content-Range")); !ok || start != offset {
 			body.Close()
 			return fail(&poll.TemporaryError{Err: fmt.Errorf("download %s: asked for bytes from %d, got Content-Range %q",
-				shown, offset, shorten(resp.Header.Get("Content-Range")))})
+				shown, offset, poll.SafeText(resp.Header.Get("Content-Range")))})
 		}
 	case resp.StatusCode == http.StatusRequestedRangeNotSatisfiable && offset > 0:
 		// Nothing after offset: the file ends exactly where the checkpoint is.
@@ -316,7 +305,7 @@ func (c *Client) OpenFile(ctx context.Context, fileURL string, offset int64) (io
 	default:
 		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 		body.Close()
-		fe := &FileError{Status: resp.StatusCode, URL: shown, Message: shorten(string(msg))}
+		fe := &FileError{Status: resp.StatusCode, URL: shown, Message: poll.SafeText(string(msg))}
 		if fe.Status == http.StatusRequestTimeout {
 			return fail(&poll.TemporaryError{Err: fe})
 		}
@@ -391,7 +380,7 @@ func (c *Client) fileURLAllowed(u *url.URL) error {
 		return nil
 	}
 	return fmt.Errorf("refused: export file URLs must be https (plain http only for a host of --%s/MEWS_HTTP_FILE_HOSTS), got %s://%s: %w",
-		settingHTTPFileHosts, shorten(u.Scheme), shorten(u.Host), poll.ErrPermanent)
+		settingHTTPFileHosts, poll.SafeText(u.Scheme), poll.SafeText(u.Host), poll.ErrPermanent)
 }
 
 // redactFileURL drops the query (the signature) and userinfo of a file URL for errors.
@@ -405,24 +394,3 @@ func redactFileURL(raw string) string {
 }
 
 func formatUTC(t time.Time) string { return t.UTC().Truncate(time.Second).Format(timeLayout) }
-
-// shorten makes server text safe and short for an error message: valid UTF-8, no control
-// characters, at most 300 bytes.
-func shorten(s string) string {
-	s = strings.ToValidUTF8(s, "?")
-	s = strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) {
-			return ' '
-		}
-		return r
-	}, s)
-	s = strings.TrimSpace(s)
-	if len(s) > 300 {
-		cut := 300
-		for cut > 0 && !utf8.RuneStart(s[cut]) {
-			cut--
-		}
-		s = s[:cut] + "…"
-	}
-	return s
-}

@@ -3,7 +3,6 @@ package mews
 import (
 	"errors"
 	"fmt"
-	"net/url"
 	"regexp"
 	"strings"
 	"time"
@@ -223,14 +222,12 @@ func (c Config) Validate() error {
 	bad := func(name, format string, a ...any) {
 		errs = append(errs, invalid(name, format, a...))
 	}
-	if u, err := url.Parse(c.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		bad(settingBaseURL, "must be an absolute http(s) URL like https://api.mews.com, got %s", config.Redact(c.BaseURL))
-	} else if u.RawQuery != "" || u.Fragment != "" {
-		bad(settingBaseURL, "must not carry a query or fragment, got %s", config.Redact(c.BaseURL))
+	if err := config.CheckBaseURL(c.BaseURL, "https://api.mews.com", false); err != nil {
+		bad(settingBaseURL, "%v", err)
 	}
 	for _, h := range c.HTTPFileHosts {
 		if h == "" || strings.ContainsAny(h, "/@?# ") {
-			bad(settingHTTPFileHosts, "lists %q, which is not a host or host:port", shorten(h))
+			bad(settingHTTPFileHosts, "lists %q, which is not a host or host:port", poll.SafeText(h))
 		}
 	}
 	if c.ClientToken.IsZero() {
@@ -246,7 +243,7 @@ func (c Config) Validate() error {
 	for _, et := range c.EntityTypes {
 		switch {
 		case !isEntityType(et):
-			bad(settingEntityTypes, "lists %q, which is not an export entity type (%s)", shorten(et), strings.Join(EntityTypes(), ", "))
+			bad(settingEntityTypes, "lists %q, which is not an export entity type (%s)", poll.SafeText(et), strings.Join(EntityTypes(), ", "))
 		case seen[et]:
 			bad(settingEntityTypes, "lists %s twice", et)
 		}
@@ -260,7 +257,7 @@ func (c Config) Validate() error {
 		for _, id := range ids {
 			switch {
 			case !guid.MatchString(id):
-				bad(name, "lists %q, which is not a Mews id (a GUID like 3fa85f64-5717-4562-b3fc-2c963f66afa6)", shorten(id))
+				bad(name, "lists %q, which is not a Mews id (a GUID like 3fa85f64-5717-4562-b3fc-2c963f66afa6)", poll.SafeText(id))
 			case seen[strings.ToLower(id)]:
 				bad(name, "lists %s twice", id)
 			}
@@ -271,7 +268,7 @@ func (c Config) Validate() error {
 	checkIDs(settingChainIDs, c.ChainIDs)
 	if c.Start != "" {
 		if _, err := parseStart(c.Start); err != nil {
-			bad(settingStart, "must be an RFC 3339 time like 2026-11-20T00:00:00Z or a date like 2026-11-20, got %q", shorten(c.Start))
+			bad(settingStart, "must be an RFC 3339 time like 2026-11-20T00:00:00Z or a date like 2026-11-20, got %q", poll.SafeText(c.Start))
 		}
 	}
 	if c.EndLag < MinEndLag {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/chargeline/chargeline/pkg/events"
+	"github.com/chargeline/chargeline/pkg/poll"
 )
 
 var currencyISO = regexp.MustCompile(`^[A-Z]{3}$`)
@@ -28,11 +29,11 @@ func (Provider) Map(raw events.Raw) ([]events.Event, error) {
 				return nil, nil
 			}
 		}
-		return nil, fmt.Errorf("mews: map raw %s: %w: resource %q is not a Mews export entity type", raw.ID, events.ErrUnmappable, shorten(raw.Resource))
+		return nil, fmt.Errorf("mews: map raw %s: %w: resource %q is not a Mews export entity type", raw.ID, events.ErrUnmappable, poll.SafeText(raw.Resource))
 	}
 	ev, err := mapBill(raw)
 	if err != nil {
-		return nil, fmt.Errorf("mews: map raw %s (bill %q): %w", raw.ID, shorten(raw.RecordID), err)
+		return nil, fmt.Errorf("mews: map raw %s (bill %q): %w", raw.ID, poll.SafeText(raw.RecordID), err)
 	}
 	return []events.Event{ev}, nil
 }
@@ -51,7 +52,7 @@ func mapBill(raw events.Raw) (events.Event, error) {
 	case id == "":
 		return events.Event{}, unmappable("Id is missing")
 	case !validID(id):
-		return events.Event{}, unmappable("Id %q is not a usable id", shorten(id))
+		return events.Event{}, unmappable("Id %q is not a usable id", poll.SafeText(id))
 	}
 	var created, issued, updated time.Time
 	for _, f := range []struct {
@@ -151,12 +152,12 @@ func parseTime(field, s string) (time.Time, error) {
 	t, err := time.Parse(time.RFC3339Nano, s)
 	if err != nil {
 		if t, err = time.Parse("2006-01-02T15:04:05.999999999", s); err != nil {
-			return time.Time{}, unmappable("%s %q is not an ISO 8601 UTC timestamp", field, shorten(s))
+			return time.Time{}, unmappable("%s %q is not an ISO 8601 UTC timestamp", field, poll.SafeText(s))
 		}
 	}
 	t = t.UTC()
 	if t.Before(minTime) || !t.Before(maxTime) {
-		return time.Time{}, unmappable("%s %q is outside 1970 … 2105", field, shorten(s))
+		return time.Time{}, unmappable("%s %q is outside 1970 … 2105", field, poll.SafeText(s))
 	}
 	return t, nil
 }
@@ -184,7 +185,7 @@ func lineItem(i int, item AccountingItem) (events.LineItem, string, error) {
 	}
 	currency := strings.ToUpper(strings.TrimSpace(a.Currency))
 	if !currencyISO.MatchString(currency) {
-		return events.LineItem{}, "", unmappable("%s %q is not an ISO 4217 code", field("Amount.Currency"), shorten(a.Currency))
+		return events.LineItem{}, "", unmappable("%s %q is not an ISO 4217 code", field("Amount.Currency"), poll.SafeText(a.Currency))
 	}
 	line := events.LineItem{
 		Product: events.Product{
@@ -247,7 +248,7 @@ func decimal(field string, n json.Number) (string, error) {
 	}
 	if i := strings.IndexAny(s, "eE"); i >= 0 {
 		if e, err := strconv.Atoi(s[i+1:]); err != nil || e > 30 || e < -30 {
-			return "", unmappable("%s %q has an exponent out of range", field, shorten(s))
+			return "", unmappable("%s %q has an exponent out of range", field, poll.SafeText(s))
 		}
 	}
 	d, err := events.Decimal(n)

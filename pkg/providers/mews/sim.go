@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/chargeline/chargeline/pkg/events"
+	"github.com/chargeline/chargeline/pkg/poll"
 	"github.com/chargeline/chargeline/pkg/providers/sim"
 )
 
@@ -258,7 +259,7 @@ func (s *Simulator) decode(w http.ResponseWriter, r *http.Request, v any) (ok bo
 	body := http.MaxBytesReader(w, r.Body, 1<<20)
 	dec := json.NewDecoder(body)
 	if err := dec.Decode(v); err != nil {
-		s.writeError(w, http.StatusBadRequest, "Invalid request body: "+shorten(err.Error()))
+		s.writeError(w, http.StatusBadRequest, "Invalid request body: "+poll.SafeText(err.Error()))
 		return false
 	}
 	var c Credentials
@@ -293,7 +294,7 @@ func (s *Simulator) add(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !isEntityType(req.EntityType) {
-		s.writeError(w, http.StatusBadRequest, fmt.Sprintf("Invalid EntityType '%s'.", shorten(req.EntityType)))
+		s.writeError(w, http.StatusBadRequest, fmt.Sprintf("Invalid EntityType '%s'.", poll.SafeText(req.EntityType)))
 		return
 	}
 	scope := Scope{}
@@ -311,7 +312,7 @@ func (s *Simulator) add(w http.ResponseWriter, r *http.Request) {
 		}
 		for _, id := range ids {
 			if !guid.MatchString(id) {
-				s.writeError(w, http.StatusBadRequest, fmt.Sprintf("Scope.%s: '%s' is not a valid identifier.", name, shorten(id)))
+				s.writeError(w, http.StatusBadRequest, fmt.Sprintf("Scope.%s: '%s' is not a valid identifier.", name, poll.SafeText(id)))
 				return
 			}
 		}

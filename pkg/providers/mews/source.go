@@ -320,7 +320,7 @@ func (f *fetch) wait(ctx context.Context, id string) (Export, time.Time, error) 
 			return nil
 		}
 		callErr = fmt.Errorf("mews: %s: export %s has status %q, which the seed does not document: %w",
-			f.entity, id, shorten(e.Status), poll.ErrPermanent)
+			f.entity, id, poll.SafeText(e.Status), poll.ErrPermanent)
 		return errStop
 	})
 	switch {
@@ -345,7 +345,7 @@ func (f *fetch) lookup(ctx context.Context, id string) (Export, time.Time, error
 	for _, e := range exps {
 		if e.ID == id {
 			if e.EntityType != "" && e.EntityType != f.entity {
-				return Export{}, time.Time{}, &exportGone{id: id, why: "belongs to entity type " + shorten(e.EntityType)}
+				return Export{}, time.Time{}, &exportGone{id: id, why: "belongs to entity type " + poll.SafeText(e.EntityType)}
 			}
 			return e, at, nil
 		}
@@ -432,7 +432,7 @@ func (d *downloader) renew(ctx context.Context) error {
 	}
 	switch {
 	case exp.Status != StatusSuccess:
-		return &exportGone{id: ep.ID, why: "is " + shorten(exp.Status) + " while its files were being read"}
+		return &exportGone{id: ep.ID, why: "is " + poll.SafeText(exp.Status) + " while its files were being read"}
 	case len(exp.Files) != len(d.files):
 		return &exportGone{id: ep.ID, why: fmt.Sprintf("now lists %d files instead of %d", len(exp.Files), len(d.files))}
 	}
@@ -484,7 +484,7 @@ func (d *downloader) stream(ctx context.Context) error {
 			return tooLongError()
 		}
 		if readErr != nil && !errors.Is(readErr, io.EOF) {
-			return transportError(ctx, fmt.Errorf("read line %d: %w", ep.Line+1, readErr))
+			return poll.TransportError(ctx, fmt.Errorf("read line %d: %w", ep.Line+1, readErr))
 		}
 		if len(line) == 0 {
 			if f.SizeInBytes > 0 && ep.Offset < f.SizeInBytes {
@@ -564,10 +564,10 @@ func ParseCheckpoint(cp poll.Checkpoint) (Position, error) {
 	dec := json.NewDecoder(bytes.NewReader([]byte(cp)))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&p); err != nil {
-		return Position{}, fmt.Errorf("checkpoint %q is not {\"from\":\"<RFC 3339>\",\"export\":{…}}: %w", shorten(string(cp)), poll.ErrPermanent)
+		return Position{}, fmt.Errorf("checkpoint %q is not {\"from\":\"<RFC 3339>\",\"export\":{…}}: %w", poll.SafeText(string(cp)), poll.ErrPermanent)
 	}
 	bad := func(why string) (Position, error) {
-		return Position{}, fmt.Errorf("checkpoint %q: %s: %w", shorten(string(cp)), why, poll.ErrPermanent)
+		return Position{}, fmt.Errorf("checkpoint %q: %s: %w", poll.SafeText(string(cp)), why, poll.ErrPermanent)
 	}
 	if p.From.IsZero() {
 		return bad("from is missing")

@@ -108,12 +108,12 @@ func (t *tokens) classify(ctx context.Context, err error) error {
 	if errors.As(err, &re) && re.Response != nil {
 		te := &TokenError{
 			Status:      re.Response.StatusCode,
-			Code:        shorten(re.ErrorCode),
-			Description: shorten(re.ErrorDescription),
+			Code:        poll.SafeText(re.ErrorCode),
+			Description: poll.SafeText(re.ErrorDescription),
 			URL:         t.url,
 		}
 		if te.Code == "" && te.Description == "" {
-			te.Description = shorten(string(re.Body))
+			te.Description = poll.SafeText(string(re.Body))
 		}
 		if te.Status == http.StatusRequestTimeout {
 			return &poll.TemporaryError{Err: te}

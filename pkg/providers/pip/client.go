@@ -11,8 +11,6 @@ import (
 	"net/url"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/chargeline/chargeline/pkg/config"
 	"github.com/chargeline/chargeline/pkg/poll"
@@ -122,7 +120,7 @@ func (c *Client) invoicingOnce(ctx context.Context, u string) (Page, error) {
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, c.cfg.MaxPageBytes+1))
 	if err != nil {
-		return Page{}, transportError(ctx, fmt.Errorf("read response body: %w", err))
+		return Page{}, poll.TransportError(ctx, fmt.Errorf("read response body: %w", err))
 	}
 	if int64(len(body)) > c.cfg.MaxPageBytes {
 		return Page{}, fmt.Errorf("response body larger than %d bytes (--%s/PIP_MAX_PAGE_BYTES; the API sends at most %d sessions a page): %w",
@@ -153,7 +151,7 @@ func (c *Client) get(ctx context.Context, u, token string) (*http.Response, erro
 		if errors.As(err, &ue) {
 			ue.URL = config.Redact(ue.URL)
 		}
-		return nil, transportError(ctx, err)
+		return nil, poll.TransportError(ctx, err)
 	}
 	return resp, nil
 }
@@ -162,15 +160,6 @@ func (c *Client) get(ctx context.Context, u, token string) (*http.Response, erro
 func drain(resp *http.Response) {
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxErrorBody))
 	resp.Body.Close()
-}
-
-// transportError classifies a failure to get a response: after ctx ended it is returned as is
-// (not retried); otherwise it is temporary (reset, refused, timeout, truncated body).
-func transportError(ctx context.Context, err error) error {
-	if ctx.Err() != nil {
-		return err
-	}
-	return &poll.TemporaryError{Err: err}
 }
 
 // decodePage decodes a 2xx body: an object whose "data" is an array (or null) of sessions,
@@ -209,7 +198,7 @@ func decodePage(body []byte) (ExportResponse, error) {
 	if et, ok := fields["exportedThrough"]; ok && !isNull(et) {
 		var s string
 		if err := json.Unmarshal(et, &s); err != nil {
-			return ExportResponse{}, fmt.Errorf("exportedThrough is not a string: %s", shorten(string(et)))
+			return ExportResponse{}, fmt.Errorf("exportedThrough is not a string: %s", poll.SafeText(string(et)))
 		}
 		if s != "" {
 			if _, err := parseStamp(s); err != nil {
@@ -229,12 +218,12 @@ func decodeError(status int, body []byte, request string) *APIError {
 	e := &APIError{Status: status, Request: request}
 	var b ErrorBody
 	if json.Unmarshal(body, &b) == nil {
-		e.Code = shorten(firstOf(b.Code, b.Error))
-		e.Message = shorten(firstOf(b.Message, b.ErrorDescription, b.Detail))
+		e.Code = poll.SafeText(firstOf(b.Code, b.Error))
+		e.Message = poll.SafeText(firstOf(b.Message, b.ErrorDescription, b.Detail))
 	}
 	if e.Code == "" && e.Message == "" {
 		e.Message = http.StatusText(status)
-		if s := shorten(string(body)); s != "" {
+		if s := poll.SafeText(string(body)); s != "" {
 			e.Message += ": " + s
 		}
 	}
@@ -248,25 +237,4 @@ func firstOf(s ...string) string {
 		}
 	}
 	return ""
-}
-
-// shorten makes server text safe and short for an error message: valid UTF-8, no control
-// characters, at most 300 bytes.
-func shorten(s string) string {
-	s = strings.ToValidUTF8(s, "?")
-	s = strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) {
-			return ' '
-		}
-		return r
-	}, s)
-	s = strings.TrimSpace(s)
-	if len(s) > 300 {
-		cut := 300
-		for cut > 0 && !utf8.RuneStart(s[cut]) {
-			cut--
-		}
-		s = s[:cut] + "…"
-	}
-	return s
 }

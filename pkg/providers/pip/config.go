@@ -157,10 +157,8 @@ func (c Config) Validate() error {
 		errs = append(errs, invalid(name, format, a...))
 	}
 	checkURL := func(name, raw, example string) {
-		if u, err := url.Parse(raw); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			bad(name, "must be an absolute http(s) URL like %s, got %s", example, config.Redact(raw))
-		} else if u.Fragment != "" {
-			bad(name, "must not carry a fragment, got %s", config.Redact(raw))
+		if err := config.CheckBaseURL(raw, example, true); err != nil {
+			bad(name, "%v", err)
 		}
 	}
 	checkURL(settingBaseURL, c.BaseURL, "https://api.pip.mobai.cloud")

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/chargeline/chargeline/pkg/events"
+	"github.com/chargeline/chargeline/pkg/poll"
 )
 
 // What every mapped session says about itself: the export lists completed sessions only, and
@@ -32,7 +33,7 @@ var (
 func (Provider) Map(raw events.Raw) ([]events.Event, error) {
 	ev, err := mapSession(raw)
 	if err != nil {
-		return nil, fmt.Errorf("pip: map raw %s (session %q): %w", raw.ID, shorten(raw.RecordID), err)
+		return nil, fmt.Errorf("pip: map raw %s (session %q): %w", raw.ID, poll.SafeText(raw.RecordID), err)
 	}
 	return []events.Event{ev}, nil
 }
@@ -54,18 +55,18 @@ func mapSession(raw events.Raw) (events.Event, error) {
 		return events.Event{}, unmappable("sessionId is missing")
 	}
 	if !validID(id) {
-		return events.Event{}, unmappable("sessionId %q is not a usable id", shorten(id))
+		return events.Event{}, unmappable("sessionId %q is not a usable id", poll.SafeText(id))
 	}
 	if s.CompletedAt == "" {
 		return events.Event{}, unmappable("completedAt is missing")
 	}
 	completed, err := parseTime(strings.TrimSpace(s.CompletedAt))
 	if err != nil {
-		return events.Event{}, unmappable("completedAt %q is not an RFC 3339 date-time with an offset", shorten(s.CompletedAt))
+		return events.Event{}, unmappable("completedAt %q is not an RFC 3339 date-time with an offset", poll.SafeText(s.CompletedAt))
 	}
 	completed = completed.UTC()
 	if completed.Before(minTime) || !completed.Before(maxTime) {
-		return events.Event{}, unmappable("completedAt %q is outside 1970 … 2105", shorten(s.CompletedAt))
+		return events.Event{}, unmappable("completedAt %q is outside 1970 … 2105", poll.SafeText(s.CompletedAt))
 	}
 	pipID, err := idField("pipId", s.PipID)
 	if err != nil {
@@ -121,11 +122,11 @@ func decodeSession(data []byte) (Session, error) {
 func idField(field string, raw json.RawMessage) (string, error) {
 	s, err := idText(raw)
 	if err != nil {
-		return "", unmappable("%s %s is %v", field, shorten(string(raw)), err)
+		return "", unmappable("%s %s is %v", field, poll.SafeText(string(raw)), err)
 	}
 	s = strings.TrimSpace(s)
 	if strings.ContainsFunc(s, func(r rune) bool { return r < ' ' || r == 0x7f }) {
-		return "", unmappable("%s %q holds control characters", field, shorten(s))
+		return "", unmappable("%s %q holds control characters", field, poll.SafeText(s))
 	}
 	return s, nil
 }

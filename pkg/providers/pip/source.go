@@ -272,7 +272,7 @@ func parseStamp(s string) (stamp, error) {
 	if err != nil {
 		var err2 error
 		if t, err2 = time.Parse("2006-01-02T15:04:05.999999999", s); err2 != nil {
-			return stamp{}, fmt.Errorf("%q is not an ISO 8601 date-time like 2023-01-01T12:00:00Z", shorten(s))
+			return stamp{}, fmt.Errorf("%q is not an ISO 8601 date-time like 2023-01-01T12:00:00Z", poll.SafeText(s))
 		}
 	}
 	return stamp{text: s, t: t}, nil
@@ -356,7 +356,7 @@ func ParseCheckpoint(cp poll.Checkpoint) (completedAfter string, emitted []strin
 
 func parseCheckpoint(cp poll.Checkpoint) (position, error) {
 	bad := func(why string) (position, error) {
-		return position{}, fmt.Errorf("checkpoint %q %s: %w", shorten(string(cp)), why, poll.ErrPermanent)
+		return position{}, fmt.Errorf("checkpoint %q %s: %w", poll.SafeText(string(cp)), why, poll.ErrPermanent)
 	}
 	var c checkpointJSON
 	if err := json.Unmarshal([]byte(cp), &c); err != nil {

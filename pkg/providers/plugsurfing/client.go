@@ -8,10 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/chargeline/chargeline/pkg/config"
 	"github.com/chargeline/chargeline/pkg/poll"
@@ -98,7 +95,7 @@ func (c *Client) billsOnce(ctx context.Context, body []byte, secrets []string) (
 
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return nil, transportError(ctx, err)
+		return nil, poll.TransportError(ctx, err)
 	}
 	defer resp.Body.Close()
 
@@ -108,7 +105,7 @@ func (c *Client) billsOnce(ctx context.Context, body []byte, secrets []string) (
 	}
 	b, err := io.ReadAll(io.LimitReader(resp.Body, c.cfg.MaxResponseBytes+1))
 	if err != nil {
-		return nil, transportError(ctx, fmt.Errorf("read response body: %w", err))
+		return nil, poll.TransportError(ctx, fmt.Errorf("read response body: %w", err))
 	}
 	if int64(len(b)) > c.cfg.MaxResponseBytes {
 		return nil, fmt.Errorf("response body larger than %d bytes (--%s/PLUGSURFING_MAX_RESPONSE_BYTES); lower --%s/PLUGSURFING_WINDOW: %w",
@@ -120,21 +117,12 @@ func (c *Client) billsOnce(ctx context.Context, body []byte, secrets []string) (
 		return nil, &poll.TemporaryError{Err: fmt.Errorf("malformed response body (%d bytes): %w", len(b), err)}
 	}
 	if code := *r.Result.Code; code != CodeSuccess {
-		return nil, &APIError{Status: resp.StatusCode, Code: code, Message: shorten(r.Result.Message, secrets...)}
+		return nil, &APIError{Status: resp.StatusCode, Code: code, Message: poll.SafeText(r.Result.Message, secrets...)}
 	}
 	if r.User == nil {
 		return nil, nil
 	}
 	return r.User.Bills, nil
-}
-
-// transportError classifies a failure to get a response: after ctx ended it is returned as is
-// (not retried); otherwise it is temporary (reset, refused, timeout, truncated body).
-func transportError(ctx context.Context, err error) error {
-	if ctx.Err() != nil {
-		return err
-	}
-	return &poll.TemporaryError{Err: err}
 }
 
 // decodeResponse decodes a 2xx body: a JSON object whose result carries an integer code. user
@@ -160,41 +148,15 @@ func decodeResponse(body []byte) (Response, error) {
 func decodeError(status int, body []byte, secrets ...string) *APIError {
 	var r Response
 	if json.Unmarshal(body, &r) == nil && r.Result != nil && (r.Result.Code != nil || r.Result.Message != "") {
-		e := &APIError{Status: status, Message: shorten(r.Result.Message, secrets...)}
+		e := &APIError{Status: status, Message: poll.SafeText(r.Result.Message, secrets...)}
 		if r.Result.Code != nil {
 			e.Code = *r.Result.Code
 		}
 		return e
 	}
 	msg := http.StatusText(status)
-	if b := shorten(string(body), secrets...); b != "" {
+	if b := poll.SafeText(string(body), secrets...); b != "" {
 		msg += ": " + b
 	}
 	return &APIError{Status: status, Message: msg}
-}
-
-// shorten makes server text safe and short for an error message: secrets blanked out (a server
-// may echo the request), valid UTF-8, no control characters, at most 300 bytes.
-func shorten(s string, secrets ...string) string {
-	for _, secret := range secrets {
-		if secret != "" {
-			s = strings.ReplaceAll(s, secret, "[redacted]")
-		}
-	}
-	s = strings.ToValidUTF8(s, "?")
-	s = strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) {
-			return ' '
-		}
-		return r
-	}, s)
-	s = strings.TrimSpace(s)
-	if len(s) > 300 {
-		cut := 300
-		for cut > 0 && !utf8.RuneStart(s[cut]) {
-			cut--
-		}
-		s = s[:cut] + "…"
-	}
-	return s
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
@@ -236,10 +235,8 @@ func (c Config) Validate() error {
 	bad := func(name, format string, a ...any) {
 		errs = append(errs, invalid(name, format, a...))
 	}
-	if u, err := url.Parse(c.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		bad(settingBaseURL, "must be an absolute http(s) URL like https://api.example/request, got %s", config.Redact(c.BaseURL))
-	} else if u.RawQuery != "" || u.Fragment != "" {
-		bad(settingBaseURL, "must not carry a query or fragment, got %s", config.Redact(c.BaseURL))
+	if err := config.CheckBaseURL(c.BaseURL, "https://api.example/request", false); err != nil {
+		bad(settingBaseURL, "%v", err)
 	}
 	if len(c.Users) == 0 {
 		bad(settingUsers, "must list at least one user as <identifier-type>:<identifier>")
@@ -253,7 +250,7 @@ func (c Config) Validate() error {
 		case !validIdentifierType(u.IdentifierType):
 			// The entry is not shown: a mistyped "token:" would print a credential.
 			bad(settingUsers, "entry %d has identifier type %q; want <identifier-type>:<identifier> with one of %s",
-				i+1, shorten(u.IdentifierType), strings.Join(IdentifierTypes(), ", "))
+				i+1, poll.SafeText(u.IdentifierType), strings.Join(IdentifierTypes(), ", "))
 			continue
 		case u.Identifier == "":
 			bad(settingUsers, "entry %d (%s:) has an empty identifier", i+1, u.IdentifierType)
@@ -267,7 +264,7 @@ func (c Config) Validate() error {
 		seen[u.key()] = true
 	}
 	if _, err := parseStart(c.Start, time.Time{}); err != nil {
-		bad(settingStart, "must be a duration before now (720h), a date (2026-01-01) or an RFC 3339 time (2026-01-01T00:00:00+01:00), got %q", shorten(c.Start))
+		bad(settingStart, "must be a duration before now (720h), a date (2026-01-01) or an RFC 3339 time (2026-01-01T00:00:00+01:00), got %q", poll.SafeText(c.Start))
 	}
 	if c.Window < time.Second {
 		bad(settingWindow, "must be ≥ 1s, got %s", c.Window)
@@ -279,7 +276,7 @@ func (c Config) Validate() error {
 		bad(settingReread, "must be ≥ 0, got %s", c.Reread)
 	}
 	if _, err := ParseUTCOffset(c.UTCOffset); err != nil {
-		bad(settingUTCOffset, "must be an offset like +01:00 or -05:00 (at most ±14:00), got %q", shorten(c.UTCOffset))
+		bad(settingUTCOffset, "must be an offset like +01:00 or -05:00 (at most ±14:00), got %q", poll.SafeText(c.UTCOffset))
 	}
 	if c.MaxResponseBytes < 1024 {
 		bad(settingMaxResponseBytes, "must be ≥ 1024, got %d", c.MaxResponseBytes)
@@ -292,7 +289,7 @@ func shownUser(u User) string {
 	if u.IdentifierType == IdentifierToken {
 		return u.Scope()
 	}
-	return strconv.Quote(shorten(u.key()))
+	return strconv.Quote(poll.SafeText(u.key()))
 }
 
 func validIdentifierType(t string) bool {

@@ -12,6 +12,7 @@ import (
 	"unicode"
 
 	"github.com/chargeline/chargeline/pkg/events"
+	"github.com/chargeline/chargeline/pkg/poll"
 )
 
 // Map turns one raw Plugsurfing bill into one invoice.v1 event. It is pure (no I/O, no clock)
@@ -20,7 +21,7 @@ import (
 func (Provider) Map(raw events.Raw) ([]events.Event, error) {
 	ev, err := mapBill(raw)
 	if err != nil {
-		return nil, fmt.Errorf("plugsurfing: map raw %s (bill %q): %w", raw.ID, shorten(raw.RecordID), err)
+		return nil, fmt.Errorf("plugsurfing: map raw %s (bill %q): %w", raw.ID, poll.SafeText(raw.RecordID), err)
 	}
 	return []events.Event{ev}, nil
 }
@@ -39,7 +40,7 @@ func mapBill(raw events.Raw) (events.Event, error) {
 		return events.Event{}, unmappable("bill (the invoice URL, the only thing that identifies a bill) is missing")
 	}
 	if !absoluteURL(doc) {
-		return events.Event{}, unmappable("bill %q is not an absolute http(s) URL", shorten(doc))
+		return events.Event{}, unmappable("bill %q is not an absolute http(s) URL", poll.SafeText(doc))
 	}
 	sessions, err := SessionIDs(b.ExternalSessionIDs)
 	if err != nil {
@@ -93,7 +94,7 @@ func SessionIDs(external []string) ([]string, error) {
 	for i, id := range external {
 		id = strings.TrimSpace(id)
 		if !validSessionID(id) {
-			return nil, unmappable("external-session-ids[%d] %q is not a usable session id", i, shorten(id))
+			return nil, unmappable("external-session-ids[%d] %q is not a usable session id", i, poll.SafeText(id))
 		}
 		if seen[id] {
 			continue

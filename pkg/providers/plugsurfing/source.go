@@ -68,7 +68,7 @@ func (s *Source) Scopes(context.Context) ([]string, error) {
 func (s *Source) Fetch(ctx context.Context, scope string, from poll.Checkpoint, emit func(poll.Record) error) error {
 	u, ok := s.users[scope]
 	if !ok {
-		return fmt.Errorf("plugsurfing: user %q is not in --%s/PLUGSURFING_USERS: %w", shorten(scope), settingUsers, poll.ErrPermanent)
+		return fmt.Errorf("plugsurfing: user %q is not in --%s/PLUGSURFING_USERS: %w", poll.SafeText(scope), settingUsers, poll.ErrPermanent)
 	}
 	now := s.now()
 	end := now.Add(-s.cfg.Settle).Truncate(time.Second)
@@ -140,11 +140,11 @@ func CheckpointAt(t time.Time) poll.Checkpoint {
 func ParseCheckpoint(cp poll.Checkpoint) (time.Time, error) {
 	var c checkpoint
 	if err := json.Unmarshal([]byte(cp), &c); err != nil {
-		return time.Time{}, fmt.Errorf("checkpoint %q is not {\"next_start\":\"<RFC 3339 time>\"}: %w", shorten(string(cp)), poll.ErrPermanent)
+		return time.Time{}, fmt.Errorf("checkpoint %q is not {\"next_start\":\"<RFC 3339 time>\"}: %w", poll.SafeText(string(cp)), poll.ErrPermanent)
 	}
 	t, err := time.Parse(time.RFC3339, c.NextStart)
 	if err != nil {
-		return time.Time{}, fmt.Errorf("checkpoint %q: next_start is not an RFC 3339 time: %w", shorten(string(cp)), poll.ErrPermanent)
+		return time.Time{}, fmt.Errorf("checkpoint %q: next_start is not an RFC 3339 time: %w", poll.SafeText(string(cp)), poll.ErrPermanent)
 	}
 	return t.UTC(), nil
 }
