@@ -43,7 +43,19 @@ type loop struct {
 	held     int                        // messages in batches and inflight
 	cols     map[string][]string        // per table, the columns of the last row decoded
 	alive    time.Time                  // last InProgress sweep
+	pending  *pending                   // a first insert running while the loop fetches on
 	log      *slog.Logger
+}
+
+// pending is the first insert of a table's head chunk in flight, on a goroutine of its own: the
+// loop decodes the next batch while ClickHouse takes this one (the two used to take turns, each
+// leaving a core idle). Only the loop's goroutine touches the chunk's messages and acks them, once
+// the insert has returned.
+type pending struct {
+	table string
+	rows  int
+	start time.Time
+	done  chan error
 }
 
 func (s *Sink) newLoop(stream, name, filter string, cons jetstream.Consumer) *loop {
@@ -76,9 +88,13 @@ func (l *loop) run(ctx context.Context) error {
 			}
 			continue // ctx ended while retrying: shut down below
 		}
-		want := l.s.cfg.BatchRows - l.held
+		// Room for one batch beside the one being inserted (MaxAckPending is twice BatchRows).
+		want := l.s.cfg.BatchRows - (l.held - l.pendingRows())
 		if want < 1 {
-			continue // flush made no room: only while ctx ends
+			if err := l.collect(ctx, true); errors.Is(err, errCrash) {
+				return err
+			}
+			continue // the insert has returned: flush takes it from here
 		}
 		batch, err := l.cons.Fetch(want, jetstream.FetchMaxWait(l.fetchWait(time.Now())))
 		if err == nil {
@@ -186,20 +202,117 @@ func (l *loop) add(ctx context.Context, msg jetstream.Msg) error {
 	return nil
 }
 
-// flush inserts every batch that is due (all of them when force, or when the loop holds a
-// full batch's worth of messages) and whatever is in flight from an earlier attempt. It returns
-// nil when all of that is acknowledged, ctx's error when ctx ended first, errCrash from the hook.
-func (l *loop) flush(ctx context.Context, force bool) error {
+// flush inserts every batch that is due (all of them at shutdown, or when the loop holds a
+// full batch's worth of messages besides a pending insert) and whatever is in flight from an
+// earlier attempt. A table's only chunk goes to a pending insert, and the loop fetches on; the
+// rest is inserted here. At shutdown it waits for the pending insert and inserts everything
+// here. It returns nil when all it inserted is acknowledged, ctx's error when ctx ended first,
+// errCrash from the hook.
+func (l *loop) flush(ctx context.Context, shutdown bool) error {
+	if err := l.collect(ctx, shutdown); err != nil {
+		return err
+	}
 	now := time.Now()
-	force = force || l.held >= l.s.cfg.BatchRows
+	full := l.held-l.pendingRows() >= l.s.cfg.BatchRows
 	for _, t := range l.tables {
-		if b := l.batches[t]; b.Len() > 0 && (force || b.Due(now)) {
+		if b := l.batches[t]; b.Len() > 0 && (shutdown || full || b.Due(now)) {
 			l.inflight[t] = append(l.inflight[t], b.Take())
 		}
-		if err := l.drain(ctx, t); err != nil {
-			return err
+		switch {
+		case len(l.inflight[t]) == 0:
+		case l.pending != nil && l.pending.table == t:
+			// Its head chunk is being inserted; the chunks behind it wait for the outcome.
+		case !shutdown && l.pending == nil && len(l.inflight[t]) == 1:
+			l.startInsert(ctx, t)
+		default:
+			if err := l.drain(ctx, t); err != nil {
+				return err
+			}
 		}
 	}
+	return nil
+}
+
+// startInsert inserts the table's head chunk on a goroutine. The insert outlives a cancelled
+// ctx (bounded by insertTimeout) so that a shutdown collects its outcome instead of redoing it.
+func (l *loop) startInsert(ctx context.Context, table string) {
+	chunk := l.inflight[table][0]
+	rows := make([]row, len(chunk))
+	for i, it := range chunk {
+		rows[i] = it.row
+	}
+	p := &pending{table: table, rows: len(chunk), start: time.Now(), done: make(chan error, 1)}
+	ictx, cancel := context.WithTimeout(context.WithoutCancel(ctx), insertTimeout)
+	go func() {
+		defer cancel()
+		p.done <- insert(ictx, l.s.conn, table, rows)
+	}()
+	l.pending = p
+}
+
+// collect settles the pending insert once it has returned (waiting for it when block): success
+// acknowledges its chunk; a failure leaves the chunk at the head of its table's in-flight list,
+// where drain retries it like any failed insert (backoff for an outage, splitting for a refused
+// row). It returns ctx's error if ctx ends while waiting, errCrash from the hook.
+func (l *loop) collect(ctx context.Context, block bool) error {
+	p := l.pending
+	if p == nil {
+		return nil
+	}
+	var err error
+	if block {
+		select {
+		case err = <-p.done:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	} else {
+		select {
+		case err = <-p.done:
+		default:
+			return nil
+		}
+	}
+	l.pending = nil
+	l.s.m.duration.WithLabelValues(p.table).Observe(time.Since(p.start).Seconds())
+	if err != nil {
+		l.log.Debug("insert failed; retrying", slog.String("table", p.table), slog.Int("rows", p.rows), slog.String("error", err.Error()))
+		return nil
+	}
+	return l.inserted(ctx, p.table)
+}
+
+// pendingRows is how many held messages the pending insert covers.
+func (l *loop) pendingRows() int {
+	if l.pending == nil {
+		return 0
+	}
+	return l.pending.rows
+}
+
+// inserted acknowledges the table's head chunk, which ClickHouse has taken, and drops it.
+func (l *loop) inserted(ctx context.Context, table string) error {
+	chunk := l.inflight[table][0]
+	l.s.m.rows.WithLabelValues(table).Add(float64(len(chunk)))
+	l.s.m.batchRows.WithLabelValues(table).Observe(float64(len(chunk)))
+	size := 0
+	for _, it := range chunk {
+		size += it.size
+	}
+	l.s.m.batchBytes.WithLabelValues(table).Observe(float64(size))
+	if h := l.s.afterInsert; h != nil {
+		if herr := h(table, len(chunk)); herr != nil {
+			return fmt.Errorf("%w: %w", errCrash, herr)
+		}
+	}
+	l.log.LogAttrs(ctx, slog.LevelDebug, "batch inserted", slog.String("table", table), slog.Int("rows", len(chunk)))
+	for _, it := range chunk {
+		l.ack(it)
+	}
+	// Clear the slot: the backing array would keep the acknowledged chunk (messages and rows)
+	// alive while the next batch fills.
+	l.inflight[table][0] = nil
+	l.inflight[table] = l.inflight[table][1:]
 	return nil
 }
 
@@ -220,26 +333,9 @@ func (l *loop) drain(ctx context.Context, table string) error {
 		cancel()
 		l.s.m.duration.WithLabelValues(table).Observe(time.Since(start).Seconds())
 		if err == nil {
-			l.s.m.rows.WithLabelValues(table).Add(float64(len(chunk)))
-			l.s.m.batchRows.WithLabelValues(table).Observe(float64(len(chunk)))
-			size := 0
-			for _, it := range chunk {
-				size += it.size
+			if err := l.inserted(ctx, table); err != nil {
+				return err
 			}
-			l.s.m.batchBytes.WithLabelValues(table).Observe(float64(size))
-			if h := l.s.afterInsert; h != nil {
-				if herr := h(table, len(chunk)); herr != nil {
-					return fmt.Errorf("%w: %w", errCrash, herr)
-				}
-			}
-			l.log.LogAttrs(ctx, slog.LevelDebug, "batch inserted", slog.String("table", table), slog.Int("rows", len(chunk)))
-			for _, it := range chunk {
-				l.ack(it)
-			}
-			// Clear the slot: the backing array would keep the acknowledged chunk (messages and
-			// rows) alive while the next batch fills.
-			l.inflight[table][0] = nil
-			l.inflight[table] = l.inflight[table][1:]
 			attempt = 0
 			continue
 		}
