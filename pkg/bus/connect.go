@@ -94,11 +94,35 @@ func Connect(ctx context.Context, c ConnConfig, logger *slog.Logger) (*nats.Conn
 	if dl, ok := ctx.Deadline(); ok {
 		opts = append(opts, nats.Timeout(time.Until(dl)))
 	}
-	nc, err := nats.Connect(c.URL, opts...)
-	if err != nil {
-		return nil, fmt.Errorf("bus: connect to NATS at %s: %w", config.Redact(c.URL), err)
+	// nats.Connect takes no context: a server that accepts the connection and then says nothing
+	// (frozen, overloaded) holds it for its whole timeout. A stop requested meanwhile ends the
+	// wait, and is reported as the cancellation it is, not as a failure to connect.
+	type result struct {
+		nc  *nats.Conn
+		err error
 	}
-	return nc, nil
+	done := make(chan result, 1)
+	go func() {
+		nc, err := nats.Connect(c.URL, opts...)
+		done <- result{nc, err}
+	}()
+	select {
+	case r := <-done:
+		if r.err != nil {
+			if ctx.Err() != nil {
+				return nil, fmt.Errorf("bus: connect to NATS at %s: %w", config.Redact(c.URL), ctx.Err())
+			}
+			return nil, fmt.Errorf("bus: connect to NATS at %s: %w", config.Redact(c.URL), r.err)
+		}
+		return r.nc, nil
+	case <-ctx.Done():
+		go func() {
+			if r := <-done; r.nc != nil {
+				r.nc.Close()
+			}
+		}()
+		return nil, fmt.Errorf("bus: connect to NATS at %s: %w", config.Redact(c.URL), ctx.Err())
+	}
 }
 
 // Drain ends a service's connection: it delivers what the connection still buffers (the last

@@ -1,6 +1,7 @@
 package bus_test
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -8,6 +9,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"errors"
 	"math/big"
 	"net"
 	"os"
@@ -252,4 +254,37 @@ func writeKey(t *testing.T, dir, name string, key *ecdsa.PrivateKey) string {
 		t.Fatal(err)
 	}
 	return writePEM(t, dir, name, "EC PRIVATE KEY", der)
+}
+
+// TestConnectEndsWithTheContext: a server that accepts the connection and never speaks (a frozen
+// nats-server) holds nats.Connect for its whole timeout; a stop requested meanwhile must end
+// Connect with the cancellation, which services treat as a clean stop, not as a failure.
+func TestConnectEndsWithTheContext(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close() // held open, silent
+		}
+	}()
+	ctx, cancel := context.WithCancel(t.Context())
+	errc := make(chan error, 1)
+	go func() {
+		nc, err := bus.Connect(ctx, bus.ConnConfig{URL: "nats://" + ln.Addr().String()}, nil)
+		if nc != nil {
+			nc.Close()
+		}
+		errc <- err
+	}()
+	cancel()
+	if err := <-errc; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Connect after cancel = %v, want context.Canceled", err)
+	}
 }
