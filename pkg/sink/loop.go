@@ -82,6 +82,9 @@ var errCrash = errors.New("sink: stopped before acknowledging")
 func (l *loop) run(ctx context.Context) error {
 	fails := 0
 	for ctx.Err() == nil {
+		// A pending insert that hangs (a frozen server) must not let its messages' AckWait run
+		// out while the loop fetches on: JetStream would deliver them again, to this loop too.
+		l.keepAlive(time.Now())
 		if err := l.flush(ctx, false); err != nil {
 			if errors.Is(err, errCrash) {
 				return err
@@ -261,10 +264,21 @@ func (l *loop) collect(ctx context.Context, block bool) error {
 	}
 	var err error
 	if block {
-		select {
-		case err = <-p.done:
-		case <-ctx.Done():
-			return ctx.Err()
+		// An insert may hang until insertTimeout (a frozen server): the held messages, the next
+		// batch's too, are kept alive meanwhile so that JetStream does not hand them to another
+		// sink.
+		tick := time.NewTicker(max(l.s.cfg.AckWait/3, time.Millisecond))
+		defer tick.Stop()
+	wait:
+		for {
+			select {
+			case err = <-p.done:
+				break wait
+			case now := <-tick.C:
+				l.keepAlive(now)
+			case <-ctx.Done():
+				return ctx.Err()
+			}
 		}
 	} else {
 		select {

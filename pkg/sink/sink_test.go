@@ -340,6 +340,42 @@ func TestSinkRetriesClickHouseOutageWithoutAcknowledging(t *testing.T) {
 	}
 }
 
+// TestSinkKeepsMessagesAliveWhileAnInsertHangs: ClickHouse frozen mid-insert (connections open,
+// nothing answering) for three AckWaits. The loop fetches on meanwhile; the messages it holds must
+// be kept alive, not delivered again (to this loop or another sink), and go in once, when the
+// server thaws.
+func TestSinkKeepsMessagesAliveWhileAnInsertHangs(t *testing.T) {
+	e := newEnv(t)
+	cfg := e.config()
+	cfg.AckWait = 2 * time.Second
+	s := e.newSink(t, cfg)
+	stop := run(t, s)
+	publish(t, e.ns.JS, sessions("bemo", 0, 5)...)
+	rowsEqual(t, e.ch, "SELECT count() FROM chargeline.charging_sessions FINAL", 5)
+
+	e.ch.Freeze()
+	publish(t, e.ns.JS, sessions("bemo", 5, 10)...)
+	waitFor(t, "the sink to hold the new events", func() (bool, error) {
+		ci, err := consumerInfo(t, e.ns.JS, bus.StreamEvents, "sink-events")
+		return err == nil && ci.NumAckPending == 10 && ci.NumPending == 0, err
+	})
+	time.Sleep(3 * cfg.AckWait) // the scenario: a hang three times as long as AckWait
+	ci, err := consumerInfo(t, e.ns.JS, bus.StreamEvents, "sink-events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ci.NumRedelivered != 0 {
+		t.Errorf("%d messages delivered again during the hang, want 0: they were not kept alive", ci.NumRedelivered)
+	}
+	e.ch.Thaw()
+	rowsEqual(t, e.ch, "SELECT count() FROM chargeline.charging_sessions FINAL", 15)
+	rowsEqual(t, e.ch, "SELECT count() FROM chargeline.charging_sessions", 15)
+	allAcked(t, e.ns.JS, bus.StreamEvents, "sink-events")
+	if err := stop(); err != nil {
+		t.Fatalf("Run returned %v", err)
+	}
+}
+
 func TestSinkDeadLettersPoisonAndInsertsTheRest(t *testing.T) {
 	e := newEnv(t)
 	s := e.newSink(t, e.config())

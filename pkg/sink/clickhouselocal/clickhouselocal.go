@@ -139,6 +139,26 @@ func (p *Process) Kill() error {
 	return nil
 }
 
+// Freeze stops the running server's process group (SIGSTOP) without ending it: connections stay
+// open and nothing answers, the way a hung host looks. Thaw lets it go on.
+func (p *Process) Freeze() error { return p.signal(syscall.SIGSTOP) }
+
+// Thaw continues a frozen server (SIGCONT).
+func (p *Process) Thaw() error { return p.signal(syscall.SIGCONT) }
+
+func (p *Process) signal(sig syscall.Signal) error {
+	p.mu.Lock()
+	cmd := p.cmd
+	p.mu.Unlock()
+	if cmd == nil {
+		return errors.New("clickhouselocal: server not running")
+	}
+	if err := syscall.Kill(-cmd.Process.Pid, sig); err != nil {
+		return fmt.Errorf("clickhouselocal: %v: %w", sig, err)
+	}
+	return nil
+}
+
 func (p *Process) start(ctx context.Context) error {
 	cmd := exec.Command(p.bin, "--config-file="+filepath.Join(p.Dir, "config.xml"))
 	cmd.Dir = p.Dir

@@ -65,6 +65,24 @@ func (s *Server) Restart() {
 	}
 }
 
+// Freeze stops the server's processes (SIGSTOP) until Thaw or the end of the test: connections
+// stay open and nothing answers.
+func (s *Server) Freeze() {
+	s.t.Helper()
+	if err := s.Process.Freeze(); err != nil {
+		s.t.Fatalf("clickhousetest: %v", err)
+	}
+	s.t.Cleanup(func() { _ = s.Process.Thaw() })
+}
+
+// Thaw continues a frozen server.
+func (s *Server) Thaw() {
+	s.t.Helper()
+	if err := s.Process.Thaw(); err != nil {
+		s.t.Fatalf("clickhousetest: %v", err)
+	}
+}
+
 // Conn returns a clickhouse-go native connection to the server (default database), closed
 // when the test ends.
 func (s *Server) Conn(t testing.TB) driver.Conn {
