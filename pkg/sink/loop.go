@@ -264,21 +264,9 @@ func (l *loop) collect(ctx context.Context, block bool) error {
 	}
 	var err error
 	if block {
-		// An insert may hang until insertTimeout (a frozen server): the held messages, the next
-		// batch's too, are kept alive meanwhile so that JetStream does not hand them to another
-		// sink.
-		tick := time.NewTicker(max(l.s.cfg.AckWait/3, time.Millisecond))
-		defer tick.Stop()
-	wait:
-		for {
-			select {
-			case err = <-p.done:
-				break wait
-			case now := <-tick.C:
-				l.keepAlive(now)
-			case <-ctx.Done():
-				return ctx.Err()
-			}
+		var werr error
+		if err, werr = l.await(ctx, p.done); werr != nil {
+			return werr
 		}
 	} else {
 		select {
@@ -294,6 +282,24 @@ func (l *loop) collect(ctx context.Context, block bool) error {
 		return nil
 	}
 	return l.inserted(ctx, p.table)
+}
+
+// await waits for an insert's outcome on done, or until ctx ends (werr). An insert may hang
+// until insertTimeout (a frozen server), longer than AckWait: the held messages are kept alive
+// meanwhile, so that JetStream does not hand them out again.
+func (l *loop) await(ctx context.Context, done <-chan error) (err, werr error) {
+	tick := time.NewTicker(max(l.s.cfg.AckWait/3, time.Millisecond))
+	defer tick.Stop()
+	for {
+		select {
+		case err := <-done:
+			return err, nil
+		case now := <-tick.C:
+			l.keepAlive(now)
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
 }
 
 // pendingRows is how many held messages the pending insert covers.
@@ -343,7 +349,9 @@ func (l *loop) drain(ctx context.Context, table string) error {
 		}
 		start := time.Now()
 		ictx, cancel := context.WithTimeout(ctx, insertTimeout)
-		err := insert(ictx, l.s.conn, table, rows)
+		done := make(chan error, 1)
+		go func() { done <- insert(ictx, l.s.conn, table, rows) }()
+		err, _ := l.await(context.WithoutCancel(ctx), done) // the insert itself ends with ctx
 		cancel()
 		l.s.m.duration.WithLabelValues(table).Observe(time.Since(start).Seconds())
 		if err == nil {
