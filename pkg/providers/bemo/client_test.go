@@ -169,31 +169,14 @@ func TestClientAcceptRangeCapsPageSize(t *testing.T) {
 func TestClientHonoursRetryAfter(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		s := bemo.Provider{}.NewSimulator(sim.Options{Seed: 1, Records: 20, Now: providertest.Fixed(testNow)})
-		calls := 0
-		h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			calls++
-			if calls == 1 {
-				w.Header().Set("Retry-After", "3")
-				w.WriteHeader(http.StatusTooManyRequests)
-				w.Write([]byte(`{"statusCode":429,"message":"Rate limit is exceeded. Try again in 3 seconds."}`))
-				return
-			}
-			s.ServeHTTP(w, r)
-		})
+		h := providertest.FailFirst(1, providertest.Respond(http.StatusTooManyRequests, "3",
+			`{"statusCode":429,"message":"Rate limit is exceeded. Try again in 3 seconds."}`), s)
 		cfg := testConfig("http://bemo.invalid")
 		cfg.Backoff = poll.Backoff{} // poll's defaults: Retry-After is not capped below 3s
-		begin := time.Now()
-		_, err := newClient(t, cfg, providertest.HandlerClient(h)).Sessions(t.Context(), "acc-1", bemo.SessionsQuery{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if calls != 2 {
-			t.Errorf("%d requests, want 2 (one 429, one retry)", calls)
-		}
-		// Fake time: only the wait passed.
-		if waited := time.Since(begin); waited < 3*time.Second {
-			t.Errorf("retried after %s, before the server's Retry-After of 3s", waited)
-		}
+		providertest.CheckRetried(t, 3*time.Second, func() error {
+			_, err := newClient(t, cfg, providertest.HandlerClient(h)).Sessions(t.Context(), "acc-1", bemo.SessionsQuery{})
+			return err
+		}, h)
 	})
 }
 
@@ -201,22 +184,11 @@ func TestClientRetriesServerErrors(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		s := bemo.Provider{}.NewSimulator(sim.Options{Seed: 1, Records: 20, Now: providertest.Fixed(testNow), Faults: sim.Faults{ServerErrorEvery: 1}})
 		ok := bemo.Provider{}.NewSimulator(sim.Options{Seed: 1, Records: 20, Now: providertest.Fixed(testNow)})
-		calls := 0
-		h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			calls++
-			if calls <= 2 {
-				s.ServeHTTP(w, r)
-				return
-			}
-			ok.ServeHTTP(w, r)
-		})
-		_, err := newClient(t, testConfig("http://bemo.invalid"), providertest.HandlerClient(h)).Sessions(t.Context(), "acc-1", bemo.SessionsQuery{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if calls != 3 {
-			t.Errorf("%d requests, want 3 (two 500s, then success)", calls)
-		}
+		h := providertest.FailFirst(2, s, ok) // two 500s, then success
+		providertest.CheckRetried(t, 0, func() error {
+			_, err := newClient(t, testConfig("http://bemo.invalid"), providertest.HandlerClient(h)).Sessions(t.Context(), "acc-1", bemo.SessionsQuery{})
+			return err
+		}, h)
 	})
 }
 

@@ -270,30 +270,14 @@ func jsonInt(n int64) string { b, _ := json.Marshal(n); return string(b) }
 func TestClientHonoursRetryAfter(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		s := inpost.Provider{}.NewSimulator(sim.Options{Seed: 1, Records: 20, Now: providertest.Fixed(testNow)})
-		calls := 0
-		h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			calls++
-			if calls == 1 {
-				w.Header().Set("Retry-After", "3")
-				w.WriteHeader(http.StatusTooManyRequests)
-				w.Write([]byte(`{"status":429,"error":"too_many_requests","message":"Too many requests.","details":{}}`))
-				return
-			}
-			s.ServeHTTP(w, r)
-		})
+		h := providertest.FailFirst(1, providertest.Respond(http.StatusTooManyRequests, "3",
+			`{"status":429,"error":"too_many_requests","message":"Too many requests.","details":{}}`), s)
 		cfg := testConfig("http://inpost.invalid")
 		cfg.Backoff = poll.Backoff{} // poll's defaults: Retry-After is not capped below 3s
-		begin := time.Now()
-		if _, err := newClient(t, cfg, providertest.HandlerClient(h)).MPKs(t.Context(), "1", inpost.ListQuery{}); err != nil {
-			t.Fatal(err)
-		}
-		if calls != 2 {
-			t.Errorf("%d requests, want 2 (one 429, one retry)", calls)
-		}
-		// Fake time: only the wait passed.
-		if waited := time.Since(begin); waited < 3*time.Second {
-			t.Errorf("retried after %s, before the server's Retry-After of 3s", waited)
-		}
+		providertest.CheckRetried(t, 3*time.Second, func() error {
+			_, err := newClient(t, cfg, providertest.HandlerClient(h)).MPKs(t.Context(), "1", inpost.ListQuery{})
+			return err
+		}, h)
 	})
 }
 
@@ -301,29 +285,17 @@ func TestClientRetriesServerErrors(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		failing := inpost.Provider{}.NewSimulator(sim.Options{Seed: 1, Records: 20, Now: providertest.Fixed(testNow), Faults: sim.Faults{ServerErrorEvery: 1}})
 		ok := inpost.Provider{}.NewSimulator(sim.Options{Seed: 1, Records: 20, Now: providertest.Fixed(testNow)})
-		calls := 0
-		h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			calls++
-			if calls <= 2 {
-				failing.ServeHTTP(w, r)
-				return
-			}
-			ok.ServeHTTP(w, r)
-		})
+		h := providertest.FailFirst(2, failing, ok) // two 500s, then success
 		c := newClient(t, testConfig("http://inpost.invalid"), providertest.HandlerClient(h))
-		if _, err := c.MPKs(t.Context(), "1", inpost.ListQuery{}); err != nil {
-			t.Fatal(err)
-		}
-		if calls != 3 {
-			t.Errorf("%d requests, want 3 (two 500s, then success)", calls)
-		}
-		calls = 0
-		if _, err := c.MPK(t.Context(), 1); err != nil {
-			t.Fatal(err)
-		}
-		if calls != 3 {
-			t.Errorf("GET /v1/mpks/1: %d requests, want 3 (two 500s, then success)", calls)
-		}
+		providertest.CheckRetried(t, 0, func() error {
+			_, err := c.MPKs(t.Context(), "1", inpost.ListQuery{})
+			return err
+		}, h)
+		h.Reset() // GET /v1/mpks/1 gets the same two 500s
+		providertest.CheckRetried(t, 0, func() error {
+			_, err := c.MPK(t.Context(), 1)
+			return err
+		}, h)
 	})
 }
 

@@ -215,46 +215,28 @@ func TestClientRefusals(t *testing.T) {
 
 func TestClientRetries(t *testing.T) {
 	tests := []struct {
-		name     string
-		status   int
-		header   http.Header
-		minWait  time.Duration
-		attempts int
+		name       string
+		status     int
+		retryAfter string
+		minWait    time.Duration
+		attempts   int
 	}{
-		{"429 with Retry-After", 429, http.Header{"Retry-After": {"3"}}, 3 * time.Second, 2},
-		{"503 with Retry-After", 503, http.Header{"Retry-After": {"2"}}, 2 * time.Second, 2},
-		{"500", 500, nil, 0, 3},
-		{"408", 408, nil, 0, 3},
+		{"429 with Retry-After", 429, "3", 3 * time.Second, 2},
+		{"503 with Retry-After", 503, "2", 2 * time.Second, 2},
+		{"500", 500, "", 0, 3},
+		{"408", 408, "", 0, 3},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				s := mews.NewSimulator(sim.Options{Seed: 1, Records: 5, Now: providertest.Fixed(testNow)})
-				calls := 0
-				h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-					calls++
-					if calls < tc.attempts {
-						for k, v := range tc.header {
-							w.Header()[k] = v
-						}
-						w.WriteHeader(tc.status)
-						io.WriteString(w, `{"Message":"Try later."}`)
-						return
-					}
-					s.ServeHTTP(w, r)
-				})
+				h := providertest.FailFirst(tc.attempts-1, providertest.Respond(tc.status, tc.retryAfter, `{"Message":"Try later."}`), s)
 				cfg := testConfig("http://mews.invalid")
 				cfg.Backoff = poll.Backoff{} // poll's defaults: Retry-After is not capped
-				begin := time.Now()
-				if _, err := newClient(t, cfg, providertest.HandlerClient(h)).Exports(t.Context()); err != nil {
-					t.Fatal(err)
-				}
-				if calls != tc.attempts {
-					t.Errorf("%d requests, want %d", calls, tc.attempts)
-				}
-				if waited := time.Since(begin); waited < tc.minWait {
-					t.Errorf("retried after %s, before the server's Retry-After of %s", waited, tc.minWait)
-				}
+				providertest.CheckRetried(t, tc.minWait, func() error {
+					_, err := newClient(t, cfg, providertest.HandlerClient(h)).Exports(t.Context())
+					return err
+				}, h)
 			})
 		})
 	}

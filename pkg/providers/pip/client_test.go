@@ -349,30 +349,18 @@ func TestClientRefusals(t *testing.T) {
 func TestClientRetriesServerErrors(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		s := newSim(sim.Options{Seed: 1, Records: 20, Now: providertest.Fixed(testNow)})
-		var calls, tokenCalls int
-		h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if r.URL.Path == pip.SimTokenPath {
-				tokenCalls++
-				if tokenCalls == 1 {
-					w.WriteHeader(http.StatusBadGateway)
-					return
-				}
-			} else {
-				calls++
-				if calls <= 2 {
-					w.WriteHeader(http.StatusInternalServerError)
-					w.Write(providertest.Testdata(t, "getposteninvoicingdata_500.json"))
-					return
-				}
-			}
-			s.ServeHTTP(w, r)
-		})
-		page, err := newClient(t, testConfig(inMemory), providertest.HandlerClient(h)).Invoicing(t.Context(), "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if tokenCalls != 2 || calls != 3 || len(page.Sessions) == 0 {
-			t.Errorf("%d token and %d export requests (%d sessions); want 2 (one 502) and 3 (two 500s)", tokenCalls, calls, len(page.Sessions))
+		token := providertest.FailFirst(1, providertest.Respond(http.StatusBadGateway, "", ""), s)
+		export := providertest.FailFirst(2, providertest.Respond(http.StatusInternalServerError, "",
+			string(providertest.Testdata(t, "getposteninvoicingdata_500.json"))), s)
+		h := onPath(pip.SimTokenPath, token, export)
+		var page pip.Page
+		providertest.CheckRetried(t, 0, func() error {
+			var err error
+			page, err = newClient(t, testConfig(inMemory), providertest.HandlerClient(h)).Invoicing(t.Context(), "")
+			return err
+		}, token, export)
+		if len(page.Sessions) == 0 {
+			t.Error("no sessions after the retries")
 		}
 	})
 }
@@ -382,29 +370,28 @@ func TestClientHonoursRetryAfter(t *testing.T) {
 		t.Run(path, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				s := newSim(sim.Options{Seed: 1, Records: 20, Now: providertest.Fixed(testNow)})
-				limited := 0
-				h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-					if r.URL.Path == path && limited == 0 {
-						limited++
-						w.Header().Set("Retry-After", "3")
-						w.WriteHeader(http.StatusTooManyRequests)
-						return
-					}
-					s.ServeHTTP(w, r)
-				})
+				limited := providertest.FailFirst(1, providertest.Respond(http.StatusTooManyRequests, "3", ""), s)
 				cfg := testConfig(inMemory)
 				cfg.Backoff = poll.Backoff{} // poll's defaults: Retry-After is not capped below 3s
-				begin := time.Now()
-				if _, err := newClient(t, cfg, providertest.HandlerClient(h)).Invoicing(t.Context(), ""); err != nil {
-					t.Fatal(err)
-				}
-				// Fake time: only the wait passed.
-				if waited := time.Since(begin); waited < 3*time.Second {
-					t.Errorf("retried after %s, before the server's Retry-After of 3s", waited)
-				}
+				providertest.CheckRetried(t, 3*time.Second, func() error {
+					_, err := newClient(t, cfg, providertest.HandlerClient(onPath(path, limited, s))).Invoicing(t.Context(), "")
+					return err
+				}, limited)
 			})
 		})
 	}
+}
+
+// onPath sends the requests for path to h and every other request to rest: a failure in front
+// of one endpoint only (the token or the export), so a retry test sees which call retried.
+func onPath(path string, h, rest http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == path {
+			h.ServeHTTP(w, r)
+			return
+		}
+		rest.ServeHTTP(w, r)
+	})
 }
 
 func TestClientMalformedBodyIsRetriedThenReported(t *testing.T) {

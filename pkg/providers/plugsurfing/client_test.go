@@ -159,30 +159,13 @@ func TestClientKeepsBillBytes(t *testing.T) {
 func TestClientHonoursRetryAfter(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		s := plugsurfing.Provider{}.NewSimulator(sim.Options{Seed: 1, Records: 20, Now: providertest.Fixed(testNow)})
-		calls := 0
-		h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			calls++
-			if calls == 1 {
-				w.Header().Set("Retry-After", "3")
-				w.WriteHeader(http.StatusTooManyRequests)
-				return
-			}
-			s.ServeHTTP(w, r)
-		})
+		h := providertest.FailFirst(1, providertest.Respond(http.StatusTooManyRequests, "3", ""), s)
 		cfg := testConfig("http://plugsurfing.invalid")
 		cfg.Backoff = poll.Backoff{} // poll's defaults: Retry-After is not capped below 3s
-		begin := time.Now()
-		_, err := newClient(t, cfg, providertest.HandlerClient(h)).Bills(t.Context(), plugsurfing.SimUsers()[0], testNow.Add(-48*time.Hour), testNow)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if calls != 2 {
-			t.Errorf("%d requests, want 2 (one 429, one retry)", calls)
-		}
-		// Fake time: only the wait passed.
-		if waited := time.Since(begin); waited < 3*time.Second {
-			t.Errorf("retried after %s, before the server's Retry-After of 3s", waited)
-		}
+		providertest.CheckRetried(t, 3*time.Second, func() error {
+			_, err := newClient(t, cfg, providertest.HandlerClient(h)).Bills(t.Context(), plugsurfing.SimUsers()[0], testNow.Add(-48*time.Hour), testNow)
+			return err
+		}, h)
 	})
 }
 
@@ -190,22 +173,11 @@ func TestClientRetriesServerErrors(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		failing := plugsurfing.Provider{}.NewSimulator(sim.Options{Seed: 1, Records: 20, Now: providertest.Fixed(testNow), Faults: sim.Faults{ServerErrorEvery: 1}})
 		ok := plugsurfing.Provider{}.NewSimulator(sim.Options{Seed: 1, Records: 20, Now: providertest.Fixed(testNow)})
-		calls := 0
-		h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			calls++
-			if calls <= 2 {
-				failing.ServeHTTP(w, r)
-				return
-			}
-			ok.ServeHTTP(w, r)
-		})
-		_, err := newClient(t, testConfig("http://plugsurfing.invalid"), providertest.HandlerClient(h)).Bills(t.Context(), plugsurfing.SimUsers()[1], testNow.Add(-48*time.Hour), testNow)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if calls != 3 {
-			t.Errorf("%d requests, want 3 (two 500s, then success)", calls)
-		}
+		h := providertest.FailFirst(2, failing, ok) // two 500s, then success
+		providertest.CheckRetried(t, 0, func() error {
+			_, err := newClient(t, testConfig("http://plugsurfing.invalid"), providertest.HandlerClient(h)).Bills(t.Context(), plugsurfing.SimUsers()[1], testNow.Add(-48*time.Hour), testNow)
+			return err
+		}, h)
 	})
 }
 
