@@ -1,9 +1,11 @@
 package events
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 )
 
@@ -91,4 +93,26 @@ func NewEvent(raw Raw, data Data, t time.Time) (Event, error) {
 		Time:     t,
 		Data:     b,
 	}, nil
+}
+
+// Unmappable returns an error wrapping ErrUnmappable with the reason a mapping gives.
+func Unmappable(format string, a ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{ErrUnmappable}, a...)...)
+}
+
+// DecodeRecord decodes data, which must hold exactly one JSON value, into v; with useNumber,
+// numbers stay json.Number (money is never a float). The error wraps ErrUnmappable and says
+// data is not what ("a Be-Mo session").
+func DecodeRecord(data []byte, v any, what string, useNumber bool) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if useNumber {
+		dec.UseNumber()
+	}
+	if err := dec.Decode(v); err != nil {
+		return Unmappable("not %s: %v", what, err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return Unmappable("not %s: data after the JSON object", what)
+	}
+	return nil
 }

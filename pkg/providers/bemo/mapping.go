@@ -1,11 +1,8 @@
 package bemo
 
 import (
-	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"math"
 	"math/big"
 	"regexp"
@@ -36,24 +33,20 @@ func (Provider) Map(raw events.Raw) ([]events.Event, error) {
 	return []events.Event{ev}, nil
 }
 
-func unmappable(format string, a ...any) error {
-	return fmt.Errorf("%w: "+format, append([]any{events.ErrUnmappable}, a...)...)
-}
-
 func mapSession(raw events.Raw) (events.Event, error) {
 	s, err := decodeSession(raw.Data)
 	if err != nil {
 		return events.Event{}, err
 	}
 	if s.SessionID == "" {
-		return events.Event{}, unmappable("sessionId is missing")
+		return events.Event{}, events.Unmappable("sessionId is missing")
 	}
 	if !validID(s.SessionID) {
-		return events.Event{}, unmappable("sessionId %q is not a usable id", poll.SafeText(s.SessionID))
+		return events.Event{}, events.Unmappable("sessionId %q is not a usable id", poll.SafeText(s.SessionID))
 	}
 	tz := strings.TrimSpace(s.TimeZone)
 	if s.SessionStartDate == "" {
-		return events.Event{}, unmappable("sessionStartDate is missing")
+		return events.Event{}, events.Unmappable("sessionStartDate is missing")
 	}
 	start, err := parseTime("sessionStartDate", s.SessionStartDate, tz)
 	if err != nil {
@@ -83,7 +76,7 @@ func mapSession(raw events.Raw) (events.Event, error) {
 			return events.Event{}, err
 		}
 		if end.Before(start) {
-			return events.Event{}, unmappable("sessionEndDate %s is before sessionStartDate %s", formatTime(end), formatTime(start))
+			return events.Event{}, events.Unmappable("sessionEndDate %s is before sessionStartDate %s", formatTime(end), formatTime(start))
 		}
 		d := int64(end.Sub(start) / time.Second)
 		cs.EndedAt, cs.DurationSeconds, evTime = formatTime(end), &d, end
@@ -108,14 +101,9 @@ func mapSession(raw events.Raw) (events.Event, error) {
 
 // decodeSession decodes exactly one JSON object; numbers stay json.Number.
 func decodeSession(data []byte) (Session, error) {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
 	var s Session
-	if err := dec.Decode(&s); err != nil {
-		return Session{}, unmappable("not a Be-Mo session: %v", err)
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return Session{}, unmappable("not a Be-Mo session: data after the JSON object")
+	if err := events.DecodeRecord(data, &s, "a Be-Mo session", true); err != nil {
+		return Session{}, err
 	}
 	return s, nil
 }
@@ -135,17 +123,17 @@ func parseTime(field, s, tz string) (time.Time, error) {
 	if err != nil {
 		local, err := time.Parse("2006-01-02T15:04:05.999999999", s)
 		if err != nil {
-			return time.Time{}, unmappable("%s %q is not an RFC 3339 timestamp", field, poll.SafeText(s))
+			return time.Time{}, events.Unmappable("%s %q is not an RFC 3339 timestamp", field, poll.SafeText(s))
 		}
 		off, ok := parseOffset(tz)
 		if !ok {
-			return time.Time{}, unmappable("%s %q has no UTC offset and timeZone %q is not one like +01:00", field, poll.SafeText(s), poll.SafeText(tz))
+			return time.Time{}, events.Unmappable("%s %q has no UTC offset and timeZone %q is not one like +01:00", field, poll.SafeText(s), poll.SafeText(tz))
 		}
 		t = local.Add(-off)
 	}
 	t = t.UTC()
 	if t.Before(minTime) || !t.Before(maxTime) {
-		return time.Time{}, unmappable("%s %q is outside 1970 … 2105", field, poll.SafeText(s))
+		return time.Time{}, events.Unmappable("%s %q is outside 1970 … 2105", field, poll.SafeText(s))
 	}
 	return t, nil
 }
@@ -207,7 +195,7 @@ func coordinate(field string, n json.Number, limit float64) (*float64, error) {
 	}
 	v, err := strconv.ParseFloat(string(n), 64)
 	if err != nil || math.IsNaN(v) || math.Abs(v) > limit {
-		return nil, unmappable("%s %q is not a coordinate within ±%g", field, poll.SafeText(string(n)), limit)
+		return nil, events.Unmappable("%s %q is not a coordinate within ±%g", field, poll.SafeText(string(n)), limit)
 	}
 	return &v, nil
 }
@@ -226,7 +214,7 @@ func token(s Session) *events.Token {
 func lineItem(i int, tx Transaction, tz string) (events.LineItem, error) {
 	field := func(name string) string { return fmt.Sprintf("transactions[%d].%s", i, name) }
 	if tx.TotalAmount == "" {
-		return events.LineItem{}, unmappable("%s is missing", field("totalAmount"))
+		return events.LineItem{}, events.Unmappable("%s is missing", field("totalAmount"))
 	}
 	amount, err := decimal(field("totalAmount"), tx.TotalAmount)
 	if err != nil {
@@ -234,7 +222,7 @@ func lineItem(i int, tx Transaction, tz string) (events.LineItem, error) {
 	}
 	currency := strings.ToUpper(strings.TrimSpace(tx.CurrencyKey))
 	if !currencyISO.MatchString(currency) {
-		return events.LineItem{}, unmappable("%s %q is not an ISO 4217 code", field("currencyKey"), poll.SafeText(tx.CurrencyKey))
+		return events.LineItem{}, events.Unmappable("%s %q is not an ISO 4217 code", field("currencyKey"), poll.SafeText(tx.CurrencyKey))
 	}
 	line := events.LineItem{
 		Product: events.Product{
@@ -270,11 +258,11 @@ func decimal(field string, n json.Number) (string, error) {
 		return "", nil
 	}
 	if len(s) > 64 {
-		return "", unmappable("%s has %d characters, too long for an amount", field, len(s))
+		return "", events.Unmappable("%s has %d characters, too long for an amount", field, len(s))
 	}
 	if i := strings.IndexAny(s, "eE"); i >= 0 {
 		if e, err := strconv.Atoi(s[i+1:]); err != nil || e > 30 || e < -30 {
-			return "", unmappable("%s %q has an exponent out of range", field, poll.SafeText(s))
+			return "", events.Unmappable("%s %q has an exponent out of range", field, poll.SafeText(s))
 		}
 	}
 	d, err := events.Decimal(n)
@@ -357,7 +345,7 @@ func scaleDecimal(s string, exp int) (string, error) {
 	}
 	r, ok := new(big.Rat).SetString(s)
 	if !ok {
-		return "", unmappable("%q is not a decimal number", poll.SafeText(s))
+		return "", events.Unmappable("%q is not a decimal number", poll.SafeText(s))
 	}
 	scale := 0
 	if i := strings.IndexByte(s, '.'); i >= 0 {

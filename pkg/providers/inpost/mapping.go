@@ -2,10 +2,7 @@ package inpost
 
 import (
 	"bytes"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -37,10 +34,6 @@ func (Provider) Map(raw events.Raw) ([]events.Event, error) {
 	return []events.Event{ev}, nil
 }
 
-func unmappable(format string, a ...any) error {
-	return fmt.Errorf("%w: "+format, append([]any{events.ErrUnmappable}, a...)...)
-}
-
 func mapMPK(raw events.Raw) (events.Event, error) {
 	m, err := decodeMPK(raw.Data)
 	if err != nil {
@@ -52,16 +45,16 @@ func mapMPK(raw events.Raw) (events.Event, error) {
 	}
 	org := strings.TrimSpace(raw.Scope)
 	if org == "" {
-		return events.Event{}, unmappable("the raw record has no organization (scope)")
+		return events.Event{}, events.Unmappable("the raw record has no organization (scope)")
 	}
 	if m.Name == "" {
-		return events.Event{}, unmappable("name is missing")
+		return events.Event{}, events.Unmappable("name is missing")
 	}
 	if n := utf8.RuneCountInString(m.Name); n > maxNameLength {
-		return events.Event{}, unmappable("name has %d characters, more than ShipX's %d", n, maxNameLength)
+		return events.Event{}, events.Unmappable("name has %d characters, more than ShipX's %d", n, maxNameLength)
 	}
 	if m.UpdatedAt == "" {
-		return events.Event{}, unmappable("updated_at is missing")
+		return events.Event{}, events.Unmappable("updated_at is missing")
 	}
 	updated, err := parseTime("updated_at", m.UpdatedAt)
 	if err != nil {
@@ -90,7 +83,7 @@ func mapMPK(raw events.Raw) (events.Event, error) {
 			return events.Event{}, err
 		}
 		if created.After(updated) {
-			return events.Event{}, unmappable("created_at %s is after updated_at %s", formatTime(created), formatTime(updated))
+			return events.Event{}, events.Unmappable("created_at %s is after updated_at %s", formatTime(created), formatTime(updated))
 		}
 		cc.CreatedAt = formatTime(created)
 	}
@@ -100,17 +93,12 @@ func mapMPK(raw events.Raw) (events.Event, error) {
 
 // decodeMPK decodes exactly one JSON object.
 func decodeMPK(data []byte) (MPK, error) {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
 	var m MPK
-	if err := dec.Decode(&m); err != nil {
-		return MPK{}, unmappable("not a ShipX MPK: %v", err)
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return MPK{}, unmappable("not a ShipX MPK: data after the JSON object")
+	if err := events.DecodeRecord(data, &m, "a ShipX MPK", true); err != nil {
+		return MPK{}, err
 	}
 	if t := bytes.TrimSpace(data); len(t) == 0 || t[0] != '{' {
-		return MPK{}, unmappable("not a ShipX MPK: not a JSON object")
+		return MPK{}, events.Unmappable("not a ShipX MPK: not a JSON object")
 	}
 	return m, nil
 }
@@ -120,11 +108,11 @@ func decodeMPK(data []byte) (MPK, error) {
 func parseTime(field, s string) (time.Time, error) {
 	t, err := time.Parse(time.RFC3339Nano, strings.TrimSpace(s))
 	if err != nil {
-		return time.Time{}, unmappable("%s %q is not an ISO 8601 timestamp with a UTC offset", field, poll.SafeText(s))
+		return time.Time{}, events.Unmappable("%s %q is not an ISO 8601 timestamp with a UTC offset", field, poll.SafeText(s))
 	}
 	t = t.UTC()
 	if t.Before(minTime) || !t.Before(maxTime) {
-		return time.Time{}, unmappable("%s %q is outside 1970 … 2105", field, poll.SafeText(s))
+		return time.Time{}, events.Unmappable("%s %q is outside 1970 … 2105", field, poll.SafeText(s))
 	}
 	return t, nil
 }

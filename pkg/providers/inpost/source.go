@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/chargeline/chargeline/pkg/events"
 	"github.com/chargeline/chargeline/pkg/poll"
 )
 
@@ -185,11 +186,11 @@ func parseItem(data json.RawMessage) (it item, ok bool) {
 func parseID(n json.Number) (int64, error) {
 	s := string(n)
 	if s == "" {
-		return 0, unmappable("id is missing")
+		return 0, events.Unmappable("id is missing")
 	}
 	id, err := strconv.ParseInt(s, 10, 64)
 	if err != nil || id <= 0 || strings.HasPrefix(s, "+") || (len(s) > 1 && s[0] == '0') {
-		return 0, unmappable("id %q is not a positive integer", poll.SafeText(s))
+		return 0, events.Unmappable("id %q is not a positive integer", poll.SafeText(s))
 	}
 	return id, nil
 }

@@ -1,11 +1,8 @@
 package mews
 
 import (
-	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"regexp"
 	"strconv"
 	"strings"
@@ -38,10 +35,6 @@ func (Provider) Map(raw events.Raw) ([]events.Event, error) {
 	return []events.Event{ev}, nil
 }
 
-func unmappable(format string, a ...any) error {
-	return fmt.Errorf("%w: "+format, append([]any{events.ErrUnmappable}, a...)...)
-}
-
 func mapBill(raw events.Raw) (events.Event, error) {
 	b, err := decodeBill(raw.Data)
 	if err != nil {
@@ -50,9 +43,9 @@ func mapBill(raw events.Raw) (events.Event, error) {
 	id := b.ID
 	switch {
 	case id == "":
-		return events.Event{}, unmappable("Id is missing")
+		return events.Event{}, events.Unmappable("Id is missing")
 	case !validID(id):
-		return events.Event{}, unmappable("Id %q is not a usable id", poll.SafeText(id))
+		return events.Event{}, events.Unmappable("Id %q is not a usable id", poll.SafeText(id))
 	}
 	var created, issued, updated time.Time
 	for _, f := range []struct {
@@ -74,7 +67,7 @@ func mapBill(raw events.Raw) (events.Event, error) {
 		}
 	}
 	if evTime.IsZero() {
-		return events.Event{}, unmappable("bill has none of IssuedUtc, UpdatedUtc, CreatedUtc")
+		return events.Event{}, events.Unmappable("bill has none of IssuedUtc, UpdatedUtc, CreatedUtc")
 	}
 	inv := events.Invoice{
 		SchemaVersion: events.SchemaVersion,
@@ -116,14 +109,9 @@ func mapBill(raw events.Raw) (events.Event, error) {
 
 // decodeBill decodes exactly one JSON object; numbers stay json.Number.
 func decodeBill(data []byte) (Bill, error) {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
 	var b Bill
-	if err := dec.Decode(&b); err != nil {
-		return Bill{}, unmappable("not a Mews bill: %v", err)
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return Bill{}, unmappable("not a Mews bill: data after the JSON object")
+	if err := events.DecodeRecord(data, &b, "a Mews bill", true); err != nil {
+		return Bill{}, err
 	}
 	return b, nil
 }
@@ -152,12 +140,12 @@ func parseTime(field, s string) (time.Time, error) {
 	t, err := time.Parse(time.RFC3339Nano, s)
 	if err != nil {
 		if t, err = time.Parse("2006-01-02T15:04:05.999999999", s); err != nil {
-			return time.Time{}, unmappable("%s %q is not an ISO 8601 UTC timestamp", field, poll.SafeText(s))
+			return time.Time{}, events.Unmappable("%s %q is not an ISO 8601 UTC timestamp", field, poll.SafeText(s))
 		}
 	}
 	t = t.UTC()
 	if t.Before(minTime) || !t.Before(maxTime) {
-		return time.Time{}, unmappable("%s %q is outside 1970 … 2105", field, poll.SafeText(s))
+		return time.Time{}, events.Unmappable("%s %q is outside 1970 … 2105", field, poll.SafeText(s))
 	}
 	return t, nil
 }
@@ -170,10 +158,10 @@ func lineItem(i int, item AccountingItem) (events.LineItem, string, error) {
 	field := func(name string) string { return fmt.Sprintf("Revenue[%d].%s", i, name) }
 	a := item.Amount
 	if a == nil {
-		return events.LineItem{}, "", unmappable("%s is missing", field("Amount"))
+		return events.LineItem{}, "", events.Unmappable("%s is missing", field("Amount"))
 	}
 	if a.GrossValue == "" {
-		return events.LineItem{}, "", unmappable("%s is missing", field("Amount.GrossValue"))
+		return events.LineItem{}, "", events.Unmappable("%s is missing", field("Amount.GrossValue"))
 	}
 	gross, err := decimal(field("Amount.GrossValue"), a.GrossValue)
 	if err != nil {
@@ -185,7 +173,7 @@ func lineItem(i int, item AccountingItem) (events.LineItem, string, error) {
 	}
 	currency := strings.ToUpper(strings.TrimSpace(a.Currency))
 	if !currencyISO.MatchString(currency) {
-		return events.LineItem{}, "", unmappable("%s %q is not an ISO 4217 code", field("Amount.Currency"), poll.SafeText(a.Currency))
+		return events.LineItem{}, "", events.Unmappable("%s %q is not an ISO 4217 code", field("Amount.Currency"), poll.SafeText(a.Currency))
 	}
 	line := events.LineItem{
 		Product: events.Product{
@@ -244,11 +232,11 @@ func decimal(field string, n json.Number) (string, error) {
 		return "", nil
 	}
 	if len(s) > 64 {
-		return "", unmappable("%s has %d characters, too long for an amount", field, len(s))
+		return "", events.Unmappable("%s has %d characters, too long for an amount", field, len(s))
 	}
 	if i := strings.IndexAny(s, "eE"); i >= 0 {
 		if e, err := strconv.Atoi(s[i+1:]); err != nil || e > 30 || e < -30 {
-			return "", unmappable("%s %q has an exponent out of range", field, poll.SafeText(s))
+			return "", events.Unmappable("%s %q has an exponent out of range", field, poll.SafeText(s))
 		}
 	}
 	d, err := events.Decimal(n)

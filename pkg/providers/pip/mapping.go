@@ -3,9 +3,7 @@ package pip
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"strings"
 	"time"
 
@@ -38,10 +36,6 @@ func (Provider) Map(raw events.Raw) ([]events.Event, error) {
 	return []events.Event{ev}, nil
 }
 
-func unmappable(format string, a ...any) error {
-	return fmt.Errorf("%w: "+format, append([]any{events.ErrUnmappable}, a...)...)
-}
-
 func mapSession(raw events.Raw) (events.Event, error) {
 	s, err := decodeSession(raw.Data)
 	if err != nil {
@@ -52,21 +46,21 @@ func mapSession(raw events.Raw) (events.Event, error) {
 		return events.Event{}, err
 	}
 	if id == "" {
-		return events.Event{}, unmappable("sessionId is missing")
+		return events.Event{}, events.Unmappable("sessionId is missing")
 	}
 	if !validID(id) {
-		return events.Event{}, unmappable("sessionId %q is not a usable id", poll.SafeText(id))
+		return events.Event{}, events.Unmappable("sessionId %q is not a usable id", poll.SafeText(id))
 	}
 	if s.CompletedAt == "" {
-		return events.Event{}, unmappable("completedAt is missing")
+		return events.Event{}, events.Unmappable("completedAt is missing")
 	}
 	completed, err := parseTime(strings.TrimSpace(s.CompletedAt))
 	if err != nil {
-		return events.Event{}, unmappable("completedAt %q is not an RFC 3339 date-time with an offset", poll.SafeText(s.CompletedAt))
+		return events.Event{}, events.Unmappable("completedAt %q is not an RFC 3339 date-time with an offset", poll.SafeText(s.CompletedAt))
 	}
 	completed = completed.UTC()
 	if completed.Before(minTime) || !completed.Before(maxTime) {
-		return events.Event{}, unmappable("completedAt %q is outside 1970 … 2105", poll.SafeText(s.CompletedAt))
+		return events.Event{}, events.Unmappable("completedAt %q is outside 1970 … 2105", poll.SafeText(s.CompletedAt))
 	}
 	pipID, err := idField("pipId", s.PipID)
 	if err != nil {
@@ -104,15 +98,11 @@ func mapSession(raw events.Raw) (events.Event, error) {
 // decodeSession decodes exactly one JSON object.
 func decodeSession(data []byte) (Session, error) {
 	if !bytes.HasPrefix(bytes.TrimLeft(data, " \t\r\n"), []byte("{")) {
-		return Session{}, unmappable("not a PIP session: not a JSON object")
+		return Session{}, events.Unmappable("not a PIP session: not a JSON object")
 	}
-	dec := json.NewDecoder(bytes.NewReader(data))
 	var s Session
-	if err := dec.Decode(&s); err != nil {
-		return Session{}, unmappable("not a PIP session: %v", err)
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return Session{}, unmappable("not a PIP session: data after the JSON object")
+	if err := events.DecodeRecord(data, &s, "a PIP session", false); err != nil {
+		return Session{}, err
 	}
 	return s, nil
 }
@@ -122,11 +112,11 @@ func decodeSession(data []byte) (Session, error) {
 func idField(field string, raw json.RawMessage) (string, error) {
 	s, err := idText(raw)
 	if err != nil {
-		return "", unmappable("%s %s is %v", field, poll.SafeText(string(raw)), err)
+		return "", events.Unmappable("%s %s is %v", field, poll.SafeText(string(raw)), err)
 	}
 	s = strings.TrimSpace(s)
 	if strings.ContainsFunc(s, func(r rune) bool { return r < ' ' || r == 0x7f }) {
-		return "", unmappable("%s %q holds control characters", field, poll.SafeText(s))
+		return "", events.Unmappable("%s %q holds control characters", field, poll.SafeText(s))
 	}
 	return s, nil
 }

@@ -1,11 +1,7 @@
 package plugsurfing
 
 import (
-	"bytes"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/url"
 	"strings"
@@ -26,10 +22,6 @@ func (Provider) Map(raw events.Raw) ([]events.Event, error) {
 	return []events.Event{ev}, nil
 }
 
-func unmappable(format string, a ...any) error {
-	return fmt.Errorf("%w: "+format, append([]any{events.ErrUnmappable}, a...)...)
-}
-
 func mapBill(raw events.Raw) (events.Event, error) {
 	b, err := decodeBill(raw.Data)
 	if err != nil {
@@ -37,10 +29,10 @@ func mapBill(raw events.Raw) (events.Event, error) {
 	}
 	doc := strings.TrimSpace(b.Bill)
 	if doc == "" {
-		return events.Event{}, unmappable("bill (the invoice URL, the only thing that identifies a bill) is missing")
+		return events.Event{}, events.Unmappable("bill (the invoice URL, the only thing that identifies a bill) is missing")
 	}
 	if !absoluteURL(doc) {
-		return events.Event{}, unmappable("bill %q is not an absolute http(s) URL", poll.SafeText(doc))
+		return events.Event{}, events.Unmappable("bill %q is not an absolute http(s) URL", poll.SafeText(doc))
 	}
 	sessions, err := SessionIDs(b.ExternalSessionIDs)
 	if err != nil {
@@ -48,7 +40,7 @@ func mapBill(raw events.Raw) (events.Event, error) {
 	}
 	// A bill carries no date: the event time is when chargeline fetched it.
 	if raw.FetchedAt.IsZero() {
-		return events.Event{}, unmappable("the raw record has no fetched-at time, the only time a bill has")
+		return events.Event{}, events.Unmappable("the raw record has no fetched-at time, the only time a bill has")
 	}
 	sourceID := BillID(doc)
 	inv := events.Invoice{
@@ -72,13 +64,9 @@ func mapBill(raw events.Raw) (events.Event, error) {
 
 // decodeBill decodes exactly one JSON object.
 func decodeBill(data []byte) (Bill, error) {
-	dec := json.NewDecoder(bytes.NewReader(data))
 	var b Bill
-	if err := dec.Decode(&b); err != nil {
-		return Bill{}, unmappable("not a Plugsurfing bill: %v", err)
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return Bill{}, unmappable("not a Plugsurfing bill: data after the JSON object")
+	if err := events.DecodeRecord(data, &b, "a Plugsurfing bill", false); err != nil {
+		return Bill{}, err
 	}
 	return b, nil
 }
@@ -94,7 +82,7 @@ func SessionIDs(external []string) ([]string, error) {
 	for i, id := range external {
 		id = strings.TrimSpace(id)
 		if !validSessionID(id) {
-			return nil, unmappable("external-session-ids[%d] %q is not a usable session id", i, poll.SafeText(id))
+			return nil, events.Unmappable("external-session-ids[%d] %q is not a usable session id", i, poll.SafeText(id))
 		}
 		if seen[id] {
 			continue
