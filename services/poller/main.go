@@ -46,14 +46,23 @@ func optional(in []config.Setting) []config.Setting {
 	return out
 }
 
+// maxIdlePerHost bounds the idle connections kept to a provider: one per scope polled at once,
+// for the scope counts operators configure.
+const maxIdlePerHost = 64
+
 func run(ctx context.Context, env service.Env) error {
 	p, err := providers.Lookup(env.Values.String("provider"))
 	if err != nil {
 		return env.Values.Invalid("provider", "%v", err)
 	}
+	// Every scope of a provider is polled at once, all on the provider's one host: the default
+	// transport keeps two idle connections per host, so with more scopes the rest were closed
+	// after each page and dialled anew.
+	base := http.DefaultTransport.(*http.Transport).Clone()
+	base.MaxIdleConnsPerHost = max(base.MaxIdleConnsPerHost, maxIdlePerHost)
 	hc := &http.Client{
 		Timeout:   env.Values.Duration("http-timeout"),
-		Transport: poll.NewTransport(http.DefaultTransport, p.Name(), env.Registry),
+		Transport: poll.NewTransport(base, p.Name(), env.Registry),
 	}
 	src, err := p.NewSource(env.Values, hc)
 	if err != nil {
