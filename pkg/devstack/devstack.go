@@ -42,6 +42,7 @@ type Config struct {
 	Records        int // per provider; default 5000
 	PollInterval   time.Duration
 	Faults         sim.Faults
+	Readings       sim.Readings
 	// Fresh wipes Dir's NATS and ClickHouse data first, so a run's summary only counts its own
 	// records.
 	Fresh bool
@@ -157,7 +158,7 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Stack, err 
 	}
 
 	s.Sim, err = simserver.New(simserver.Config{
-		Options:   sim.Options{Seed: cfg.Seed, Records: cfg.Records, Faults: cfg.Faults, Now: cfg.Now},
+		Options:   sim.Options{Seed: cfg.Seed, Records: cfg.Records, Faults: cfg.Faults, Readings: cfg.Readings, Now: cfg.Now},
 		Providers: cfg.Providers,
 	}, logger)
 	if err != nil {

@@ -35,6 +35,30 @@ type Options struct {
 	// advance it to make records arrive late. Nil means time.Now.
 	Now    func() time.Time
 	Faults Faults
+	// Readings makes the simulator serve another plausible reading of its provider's document
+	// than the one chargeline's client was written for, so the tests can see a client that is
+	// wrong about a document-conforming API. The zero value is the reading the client expects.
+	Readings Readings
+}
+
+// Readings are the other readings of the seed documents a simulator can serve. Each field
+// concerns one provider; the others ignore it.
+type Readings struct {
+	// LateCreated (Be-Mo): some sessions are created, and some corrected, days after they
+	// started; lastCreated is the only way to find them.
+	LateCreated bool
+	// RecordsKey (PIP): the key of the response's record list; "" is "data".
+	RecordsKey string
+	// TieBeyondPage (PIP): one completion instant is shared by more sessions than a page holds,
+	// so a strictly-after cursor can never read all of them.
+	TieBeyondPage bool
+	// BillMoney (Mews): where a bill's money is. "" or "revenue": embedded Revenue items;
+	// "amount": the bill's own Amount {Currency, NetValue, GrossValue} and no Revenue;
+	// "order-items": nowhere on the bill, only in the OrderItem export (items with its BillId).
+	BillMoney string
+	// OversizedBytes, when > 0, makes one record in the middle of a page at least this large
+	// (above NATS's max payload, to test that it is reported as a gap and the scope moves on).
+	OversizedBytes int
 }
 
 // Clock returns o.Now or time.Now.

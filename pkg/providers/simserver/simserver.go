@@ -36,6 +36,11 @@ func Settings() []config.Setting {
 		{Name: "fault-retry-after", Env: "PROVIDERSIM_FAULT_RETRY_AFTER", Kind: config.Duration, Default: "1s", Usage: "Retry-After sent with a 429"},
 		{Name: "fault-truncate-every", Env: "PROVIDERSIM_FAULT_TRUNCATE_EVERY", Kind: config.Int, Default: "0", Usage: "cut one successful response in N off half-way (0 = never)"},
 		{Name: "fault-expire-url-every", Env: "PROVIDERSIM_FAULT_EXPIRE_URL_EVERY", Kind: config.Int, Default: "0", Usage: "refuse one export file download in N as an expired URL (Mews; 0 = never)"},
+		{Name: "reading-late-created", Env: "PROVIDERSIM_READING_LATE_CREATED", Kind: config.Bool, Default: "false", Usage: "Be-Mo creates and corrects some sessions days after they started (found only by lastCreated)"},
+		{Name: "reading-records-key", Env: "PROVIDERSIM_READING_RECORDS_KEY", Usage: "PIP: the key of the response's record list (default data)"},
+		{Name: "reading-tie-beyond-page", Env: "PROVIDERSIM_READING_TIE_BEYOND_PAGE", Kind: config.Bool, Default: "false", Usage: "PIP: more sessions share one completion instant than a page holds"},
+		{Name: "reading-bill-money", Env: "PROVIDERSIM_READING_BILL_MONEY", Default: "revenue", Usage: "Mews: where a bill's money is: its Revenue items, its own Amount, or only the order items with its BillId"},
+		{Name: "reading-oversized-bytes", Env: "PROVIDERSIM_READING_OVERSIZED_BYTES", Kind: config.Int, Default: "0", Min: 0, Usage: "one record in the middle of a page at least this large (0 = none)"},
 		{Name: "fault-token-lifetime", Env: "PROVIDERSIM_FAULT_TOKEN_LIFETIME", Kind: config.Duration, Default: "0s", Usage: "issued access tokens stop working after this long, though announced for longer (PIP; 0 = as announced)"},
 	}
 }
@@ -69,6 +74,13 @@ func ConfigFrom(v config.Values) Config {
 				ExpireURLEvery:       v.Int("fault-expire-url-every"),
 				TokenLifetime:        v.Duration("fault-token-lifetime"),
 			},
+			Readings: sim.Readings{
+				LateCreated:    v.Bool("reading-late-created"),
+				RecordsKey:     v.String("reading-records-key"),
+				TieBeyondPage:  v.Bool("reading-tie-beyond-page"),
+				BillMoney:      v.String("reading-bill-money"),
+				OversizedBytes: v.Int("reading-oversized-bytes"),
+			},
 		},
 	}
 }
@@ -85,6 +97,11 @@ type Server struct {
 func New(cfg Config, logger *slog.Logger) (*Server, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
+	}
+	switch cfg.Options.Readings.BillMoney {
+	case "", "revenue", "amount", "order-items":
+	default:
+		return nil, fmt.Errorf("%w: --reading-bill-money/PROVIDERSIM_READING_BILL_MONEY: %q is not one of revenue, amount, order-items", config.ErrInvalid, cfg.Options.Readings.BillMoney)
 	}
 	s := &Server{cfg: cfg, sims: map[string]sim.Simulator{}, mux: http.NewServeMux(), logger: logger}
 	if cfg.Providers == nil {
