@@ -18,6 +18,12 @@ const (
 	StreamDLQ         = "DLQ"
 	BucketCheckpoints = "poller_checkpoints"
 	BucketLeases      = "poller_leases"
+	// BucketGaps holds one entry per gap: provider data the poller knows of and could not put
+	// on RAW (poll.Gap). Entries never expire: an operator removes one once it is dealt with.
+	BucketGaps = "poller_gaps"
+	// ObjectsOversized keeps the bytes of provider records too large for a RAW message, so a
+	// record reported as an oversized gap can still be read.
+	ObjectsOversized = "poller_oversized"
 )
 
 // Topology holds the retention settings of the streams and buckets.
@@ -128,11 +134,16 @@ func Provision(ctx context.Context, js jetstream.JetStream, t Topology) error {
 		// The bucket's TTL is the lease: a holder renews by updating its key; a dead holder's key
 		// expires and the scope is free again.
 		{Bucket: BucketLeases, Description: "poller lease per provider scope", History: 1, TTL: t.LeaseTTL, Storage: storage, Replicas: t.Replicas},
+		{Bucket: BucketGaps, Description: "provider data the poller could not put on RAW (ties beyond a page, oversized records)", History: 1, Storage: storage, Replicas: t.Replicas},
 	}
 	for _, cfg := range buckets {
 		if _, err := js.CreateOrUpdateKeyValue(ctx, cfg); err != nil {
 			return fmt.Errorf("bus: provision bucket %s: %w", cfg.Bucket, err)
 		}
+	}
+	objects := jetstream.ObjectStoreConfig{Bucket: ObjectsOversized, Description: "provider records too large for a RAW message (poller gaps of kind oversized)", Storage: storage, Replicas: t.Replicas}
+	if _, err := js.CreateOrUpdateObjectStore(ctx, objects); err != nil {
+		return fmt.Errorf("bus: provision object store %s: %w", objects.Bucket, err)
 	}
 	return nil
 }

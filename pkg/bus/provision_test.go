@@ -40,7 +40,7 @@ func TestProvisionIsIdempotentAndUpdatesRetention(t *testing.T) {
 				name, cfg.Subjects, cfg.MaxAge, cfg.Duplicates, cfg.Storage, cfg.Discard, w.subject, w.age, w.dup)
 		}
 	}
-	for _, b := range []string{bus.BucketCheckpoints, bus.BucketLeases} {
+	for _, b := range []string{bus.BucketCheckpoints, bus.BucketLeases, bus.BucketGaps} {
 		if _, err := ns.JS.KeyValue(t.Context(), b); err != nil {
 			t.Errorf("bucket %s: %v", b, err)
 		}

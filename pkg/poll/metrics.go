@@ -16,6 +16,7 @@ type metrics struct {
 	checkpointTime *prometheus.GaugeVec
 	checkpointAge  *checkpointAges
 	succeeded      *prometheus.GaugeVec
+	gaps           *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer, now func() time.Time) *metrics {
@@ -40,6 +41,10 @@ func newMetrics(reg prometheus.Registerer, now func() time.Time) *metrics {
 		succeeded: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "chargeline_poller_poll_success_timestamp_seconds", Help: "When a poll of the scope last ended caught up without error (Unix time).",
 		}, []string{"provider", "scope"}),
+		gaps: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "chargeline_poller_gaps_total",
+			Help: "Provider data the poller knows of and could not put on RAW, recorded in the poller_gaps bucket, by kind (tie: more records share a cursor value than a page holds; oversized: a record above the bus's message size).",
+		}, []string{"provider", "kind"}),
 	}
 	if reg == nil {
 		return m
@@ -52,6 +57,7 @@ func newMetrics(reg prometheus.Registerer, now func() time.Time) *metrics {
 	m.checkpointTime = register(reg, m.checkpointTime)
 	m.checkpointAge = register(reg, m.checkpointAge)
 	m.succeeded = register(reg, m.succeeded)
+	m.gaps = register(reg, m.gaps)
 	return m
 }
 

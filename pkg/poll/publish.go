@@ -30,6 +30,9 @@ type pipeline struct {
 	// commitEvery is how many acknowledged records may pass between checkpoint writes.
 	commitEvery int
 	sinceCommit int
+	// tooLarge takes a message the bus refused for its size (a failure of that message alone,
+	// which no retry mends) and makes it durable elsewhere; the message then counts as settled.
+	tooLarge func(ctx context.Context, msg *nats.Msg, err error) error
 }
 
 type inflight struct {
@@ -86,6 +89,13 @@ func (p *pipeline) publish(ctx context.Context, msg *nats.Msg, next Checkpoint) 
 	var fut jetstream.PubAckFuture
 	if msg != nil {
 		f, err := p.js.PublishMsgAsync(msg)
+		if err != nil && errTooLarge(err) && p.tooLarge != nil {
+			if err := p.tooLarge(ctx, msg, err); err != nil {
+				return err
+			}
+			p.push(inflight{next: next})
+			return p.settleReady(ctx)
+		}
 		if err != nil {
 			// Too many stalled publishes or a closed connection: settle what is in flight, then
 			// publish this one synchronously with retries.
@@ -143,15 +153,23 @@ func (p *pipeline) settleHead(ctx context.Context) error {
 // settle completes the head entry whose async outcome is asyncErr.
 func (p *pipeline) settle(ctx context.Context, asyncErr error) error {
 	head := p.queue[p.head]
+	stored := false // made durable by tooLarge, not on the stream
 	if asyncErr != nil {
 		// The async publish failed (timeout, stream full, NATS restarting): publish the same
 		// message again synchronously. Its Nats-Msg-Id makes a late first copy harmless.
-		if err := p.publishSync(ctx, head.msg); err != nil {
+		err := asyncErr
+		if !errTooLarge(err) {
+			err = p.publishSync(ctx, head.msg)
+		}
+		if err != nil && errTooLarge(err) && p.tooLarge != nil {
+			err, stored = p.tooLarge(ctx, head.msg, err), true
+		}
+		if err != nil {
 			return fmt.Errorf("poll: publish %s after async failure (%v): %w", head.msg.Subject, asyncErr, err)
 		}
 		p.queue[p.head].err = nil
 	}
-	if head.msg != nil {
+	if head.msg != nil && !stored {
 		p.acked++
 	}
 	p.pop()
@@ -191,8 +209,11 @@ func (p *pipeline) publishSync(ctx context.Context, msg *nats.Msg) error {
 		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
 		if _, err := p.js.PublishMsg(pctx, msg); err != nil {
-			// Every publish failure is worth retrying: a full stream drains, a restarted server
-			// comes back. Retry's attempt limit bounds it.
+			if errTooLarge(err) {
+				return err // that message's own failure: no retry mends it
+			}
+			// Every other publish failure is worth retrying: a full stream drains, a restarted
+			// server comes back. Retry's attempt limit bounds it.
 			return &TemporaryError{Err: err}
 		}
 		return nil

@@ -1,6 +1,7 @@
 package poll
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -102,6 +104,8 @@ type Scheduler struct {
 	js      jetstream.JetStream
 	cps     *Checkpoints
 	leases  jetstream.KeyValue
+	gaps    *Gaps
+	objects jetstream.ObjectStore // poller_oversized
 	logger  *slog.Logger
 	metrics *metrics
 }
@@ -124,8 +128,16 @@ func NewScheduler(ctx context.Context, cfg Config, src Source, js jetstream.JetS
 	if err != nil {
 		return nil, fmt.Errorf("poll: open bucket %s: %w", bus.BucketLeases, err)
 	}
+	gaps, err := OpenGaps(ctx, js)
+	if err != nil {
+		return nil, err
+	}
+	objects, err := js.ObjectStore(ctx, bus.ObjectsOversized)
+	if err != nil {
+		return nil, fmt.Errorf("poll: open object store %s: %w", bus.ObjectsOversized, err)
+	}
 	return &Scheduler{
-		cfg: cfg, src: src, js: js, cps: NewCheckpoints(cps), leases: leases,
+		cfg: cfg, src: src, js: js, cps: NewCheckpoints(cps), leases: leases, gaps: gaps, objects: objects,
 		logger: logger.With(slog.String("provider", cfg.Provider)), metrics: newMetrics(reg, cfg.Now),
 	}, nil
 }
@@ -321,7 +333,13 @@ func (s *Scheduler) cycle(ctx context.Context, scope string) error {
 			s.metrics.checkpointAge.set(s.cfg.Provider, scope, now)
 			return nil
 		},
+		tooLarge: func(ctx context.Context, msg *nats.Msg, err error) error {
+			return s.oversized(ctx, scope, msg, s.js.Conn().MaxPayload(), err)
+		},
 	}
+	// A record larger than this cannot be a RAW message (nats.go refuses it before sending);
+	// the server may lower it on a reconnect, so it is read per poll.
+	maxPayload := int(s.js.Conn().MaxPayload())
 	published := 0
 	// The fetched counter of the last resource seen: a source emits one resource at a time, and
 	// looking the child up by its labels for every record costs more than the increment.
@@ -330,6 +348,13 @@ func (s *Scheduler) cycle(ctx context.Context, scope string) error {
 		fetchedResource string
 	)
 	fetchErr := s.src.Fetch(ctx, scope, cp, func(r Record) error {
+		if r.Gap != nil {
+			// Durable before the marker is queued: the checkpoint cannot pass a gap unrecorded.
+			if err := s.recordGap(ctx, scope, *r.Gap); err != nil {
+				return err
+			}
+			return p.publish(ctx, nil, r.Next)
+		}
 		if r.Data == nil {
 			return p.publish(ctx, nil, r.Next)
 		}
@@ -346,8 +371,18 @@ func (s *Scheduler) cycle(ctx context.Context, scope string) error {
 			fetched, fetchedResource = s.metrics.fetched.WithLabelValues(s.cfg.Provider, r.Resource), r.Resource
 		}
 		fetched.Inc()
+		msg := events.RawMsg(raw)
+		// Headers are a few hundred bytes: only a record near the limit is measured exactly.
+		if len(r.Data)+4096 > maxPayload {
+			if n := msgSize(msg); n > maxPayload {
+				if err := s.oversized(ctx, scope, msg, int64(maxPayload), nats.ErrMaxPayload); err != nil {
+					return err
+				}
+				return p.publish(ctx, nil, r.Next)
+			}
+		}
 		published++
-		return p.publish(ctx, events.RawMsg(raw), r.Next)
+		return p.publish(ctx, msg, r.Next)
 	})
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.DrainTimeout)
 	defer cancel()
@@ -364,6 +399,56 @@ func (s *Scheduler) cycle(ctx context.Context, scope string) error {
 	s.metrics.succeeded.WithLabelValues(s.cfg.Provider, scope).Set(float64(s.cfg.Now().Unix()))
 	s.logger.Debug("scope polled", slog.String("scope", scope), slog.Int("records", published),
 		slog.Duration("took", s.cfg.Now().Sub(started)))
+	return nil
+}
+
+// oversized keeps a record the bus cannot take: its bytes go to the poller_oversized object
+// store under its raw id, a gap is recorded, and the scope moves on past it (retrying would
+// stall the scope on that record forever).
+func (s *Scheduler) oversized(ctx context.Context, scope string, msg *nats.Msg, limit int64, cause error) error {
+	raw, err := events.ParseRaw(msg.Subject, msg.Header, msg.Data, 0)
+	if err != nil {
+		return fmt.Errorf("poll: oversized record: %w", err)
+	}
+	meta := jetstream.ObjectMeta{
+		Name:        raw.ID,
+		Description: fmt.Sprintf("%s %s %s of scope %s, too large for RAW", raw.Provider, raw.Resource, raw.RecordID, raw.Scope),
+		Headers:     nats.Header{events.HeaderSubject: {raw.RecordID}, events.HeaderScope: {raw.Scope}, events.HeaderResource: {raw.Resource}, events.HeaderFetchedAt: {raw.FetchedAt.UTC().Format(time.RFC3339Nano)}},
+	}
+	err = Retry(ctx, s.cfg.Backoff, func(ctx context.Context) error {
+		if _, err := s.objects.Put(ctx, meta, bytes.NewReader(raw.Data)); err != nil {
+			return &TemporaryError{Err: err}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("poll: keep oversized %s %s in %s: %w", raw.Resource, raw.RecordID, bus.ObjectsOversized, err)
+	}
+	return s.recordGap(ctx, scope, Gap{
+		Kind: GapOversized, Resource: raw.Resource, RecordID: raw.RecordID,
+		Size: msgSize(msg), Limit: int(limit), Object: raw.ID, Detail: cause.Error(),
+	})
+}
+
+// recordGap makes g durable in the poller_gaps bucket, counts it and logs it: provider data
+// that analysts will miss must never pass without a signal.
+func (s *Scheduler) recordGap(ctx context.Context, scope string, g Gap) error {
+	g.Provider, g.Scope = s.cfg.Provider, scope
+	if g.Found.IsZero() {
+		g.Found = s.cfg.Now().UTC()
+	}
+	err := Retry(ctx, s.cfg.Backoff, func(ctx context.Context) error {
+		if err := s.gaps.Record(ctx, g); err != nil {
+			return &TemporaryError{Err: err}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	s.metrics.gaps.WithLabelValues(s.cfg.Provider, g.Kind).Inc()
+	s.logger.Warn("provider data not ingested: gap recorded", slog.String("scope", scope), slog.String("kind", g.Kind),
+		slog.String("resource", g.Resource), slog.String("record_id", g.RecordID), slog.String("gap", g.Describe()))
 	return nil
 }
 
