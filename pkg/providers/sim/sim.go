@@ -25,6 +25,12 @@ type Truth struct {
 	// Requests counts requests served per key the simulator chooses (e.g. "acc-1 2026-11-20"),
 	// so tests can check that completed windows were not fetched again.
 	Requests map[string]int
+	// Unreadable counts records the simulator holds that no client can read through the API
+	// (e.g. PIP's Readings.TieBeyondPage); they are not in Records.
+	Unreadable int `json:",omitempty"`
+	// Gaps describes each gap a correct client must report, one string each (PIP: the tie's
+	// completion instant, RFC 3339 UTC).
+	Gaps []string `json:",omitempty"`
 }
 
 // Options configures a simulator.
