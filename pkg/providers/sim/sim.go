@@ -31,6 +31,12 @@ type Truth struct {
 	// Gaps describes each gap a correct client must report, one string each (PIP: the tie's
 	// completion instant, RFC 3339 UTC).
 	Gaps []string `json:",omitempty"`
+	// IDs, when the simulator lists them, are the ids of the Records records, sorted, so tests
+	// can compare exact ids and not only a count.
+	IDs []string `json:",omitempty"`
+	// Oversized lists the ids of records made at least Readings.OversizedBytes large: counted in
+	// Records and Totals (the provider has them), though too large for the bus.
+	Oversized []string `json:",omitempty"`
 }
 
 // Options configures a simulator.
