@@ -315,6 +315,8 @@ func commands() []command {
 		migrateCommand(),
 		backfillCommand(),
 		reconcileCommand(),
+		verifyCommand(),
+		gapsCommand(),
 	}
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/chargeline/chargeline/pkg/bus"
 	"github.com/chargeline/chargeline/pkg/config"
 	"github.com/chargeline/chargeline/pkg/events"
+	"github.com/chargeline/chargeline/pkg/poll"
 	"github.com/chargeline/chargeline/pkg/providers"
 	"github.com/chargeline/chargeline/pkg/sink"
 )
@@ -58,7 +59,10 @@ type ReconcileReport struct {
 	// InFlight is what the durable consumers have not acknowledged yet: while it is not 0,
 	// missing rows may still be on their way.
 	InFlight uint64 `json:"in_flight"`
-	// OK is true when every day's status is ok.
+	// Gaps are the gaps the pollers recorded (poller_gaps) on a day in the range: provider data
+	// that never reached RAW, so no day's count can show it.
+	Gaps []poll.Gap `json:"gaps"`
+	// OK is true when every day's status is ok and no gap is recorded.
 	OK bool `json:"ok"`
 }
 
@@ -69,8 +73,8 @@ func (r *ReconcileReport) table(w io.Writer) {
 		fmt.Fprintf(w, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\n", d.Provider, d.Day, d.Raw, d.Canonical, d.Rows, d.NoEvent, d.DLQ, d.Missing, d.Status)
 		t.Raw, t.Canonical, t.Rows, t.NoEvent, t.DLQ, t.Missing = t.Raw+d.Raw, t.Canonical+d.Canonical, t.Rows+d.Rows, t.NoEvent+d.NoEvent, t.DLQ+d.DLQ, t.Missing+d.Missing
 	}
-	if len(r.Days) == 0 {
-		fmt.Fprintln(w, "(no raw records and no dead letters in the range)")
+	if len(r.Days) == 0 && len(r.Gaps) == 0 {
+		fmt.Fprintln(w, "(no raw records, no dead letters and no gaps in the range)")
 		return
 	}
 	status := "ok"
@@ -81,6 +85,12 @@ func (r *ReconcileReport) table(w io.Writer) {
 	for _, d := range r.Days {
 		if len(d.MissingIDs) > 0 {
 			fmt.Fprintf(w, "\nmissing %s %s: %s\n", d.Provider, d.Day, strings.Join(d.MissingIDs, ", "))
+		}
+	}
+	if len(r.Gaps) > 0 {
+		fmt.Fprintf(w, "\ngaps (%d): provider data that never reached RAW (chargectl gaps)\n", len(r.Gaps))
+		for _, g := range r.Gaps {
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\tfound %s\n", g.Provider, g.Scope, g.Kind, g.Describe(), timeText(g.Found))
 		}
 	}
 	if r.InFlight > 0 {
@@ -261,7 +271,17 @@ func Reconcile(ctx context.Context, ch driver.Conn, js jetstream.JetStream, prov
 		}
 	}
 
-	rep := &ReconcileReport{Days: []ReconcileDay{}, OK: true}
+	rep := &ReconcileReport{Days: []ReconcileDay{}, Gaps: []poll.Gap{}, OK: true}
+	gaps, err := poll.ListGaps(ctx, js, req.Provider)
+	if err != nil {
+		return nil, err
+	}
+	for _, g := range gaps {
+		if inRange(g.Found.UTC().Format(time.DateOnly)) {
+			rep.Gaps = append(rep.Gaps, g)
+			rep.OK = false
+		}
+	}
 	for _, d := range days {
 		switch {
 		case d.Missing > 0:
@@ -421,12 +441,16 @@ resource); its versions (changed content, new ce-id) count once.
   MISSING    records with no row, no dead letter and an event due; up to ten are named
   STATUS     missing if MISSING > 0, else dlq if DLQ > 0, else ok
 RAW = CANONICAL + NO EVENT + (dead-lettered records) + MISSING.
+Gaps the pollers recorded on a day of the range (provider data that never reached RAW: a tie
+beyond a page, an oversized record; chargectl gaps) are listed below the days.
 
 Run it when the pipeline is idle: records still in flight show as missing; the output notes
 how many messages the durable consumers have not acknowledged yet. Messages RAW kept but the
 sink never archived do not appear (raw_records is the reference).
 
-Exit code 3 when a day is not ok, 0 when all are.`,
+Reconcile cannot see a record the poller never fetched: chargectl verify asks the provider.
+
+Exit code 3 when a day is not ok or a gap is listed, 0 otherwise.`,
 		settings: func(Env) [][]config.Setting {
 			return [][]config.Setting{bus.ConnSettings(), clickHouseSettings(), {
 				jsonSetting(), providerFlag(false),
