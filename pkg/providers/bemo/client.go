@@ -74,8 +74,20 @@ func NewClient(cfg Config, hc *http.Client) (*Client, error) {
 // SessionsQuery selects one page of an account's sessions.
 type SessionsQuery struct {
 	From, To time.Time // days (their UTC dates are sent); zero leaves the bound out
-	Offset   int       // page index, 0-based
-	Limit    int       // page size; 0 means the configured PageSize
+	// LastCreated (its UTC date is sent) keeps the sessions Be-Mo created, or corrected, on that
+	// day or later; zero leaves it out.
+	LastCreated time.Time
+	Offset      int // page index, 0-based
+	Limit       int // page size; 0 means the configured PageSize
+}
+
+// window names the query's days in errors: "2026-11-01..2026-11-20", plus " lastCreated=D".
+func (q SessionsQuery) window() string {
+	w := dateText(q.From) + ".." + dateText(q.To)
+	if !q.LastCreated.IsZero() {
+		w += " lastCreated=" + dateText(q.LastCreated)
+	}
+	return w
 }
 
 // Page is one page of sessions.
@@ -109,8 +121,7 @@ func (c *Client) Sessions(ctx context.Context, account string, q SessionsQuery) 
 		return err
 	})
 	if err != nil {
-		return Page{}, fmt.Errorf("bemo: account %q: sessions %s..%s page %d: %w",
-			account, dateText(q.From), dateText(q.To), q.Offset, err)
+		return Page{}, fmt.Errorf("bemo: account %q: sessions %s page %d: %w", account, q.window(), q.Offset, err)
 	}
 	return page, nil
 }
@@ -122,6 +133,9 @@ func (c *Client) sessionsOnce(ctx context.Context, account string, q SessionsQue
 	}
 	if !q.To.IsZero() {
 		query.Set("to", q.To.UTC().Format(dateLayout))
+	}
+	if !q.LastCreated.IsZero() {
+		query.Set("lastCreated", q.LastCreated.UTC().Format(dateLayout))
 	}
 	query.Set("offset", strconv.Itoa(q.Offset))
 	query.Set("limit", strconv.Itoa(q.Limit))

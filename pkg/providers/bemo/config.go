@@ -20,7 +20,7 @@ const (
 	DefaultMaxPageBytes = 32 << 20
 )
 
-// dateLayout is the API's date format (from, to, the checkpoint's next_day).
+// dateLayout is the API's date format (from, to, lastCreated, the checkpoint's dates).
 const dateLayout = "2006-01-02"
 
 // Setting names (flags); the environment variable is the upper-case form with underscores.
@@ -52,7 +52,7 @@ func Settings() []config.Setting {
 		{Name: settingStartDate, Env: "BEMO_START_DATE",
 			Usage: "first day (YYYY-MM-DD, UTC) the first poll of an account reads; empty: 30 days before today"},
 		{Name: settingSettleDays, Env: "BEMO_SETTLE_DAYS", Kind: config.Int, Default: fmt.Sprint(DefaultSettleDays),
-			Usage: "days before today that stay open and are re-read every cycle for late sessions"},
+			Usage: "days before today that stay open and are re-read every cycle; sessions created later come by the lastCreated sweep"},
 		{Name: settingMaxPageBytes, Env: "BEMO_MAX_PAGE_BYTES", Kind: config.Int, Default: fmt.Sprint(DefaultMaxPageBytes), Min: 1024,
 			Usage: "largest response body accepted for one page, in bytes"},
 	}
@@ -69,8 +69,10 @@ type Config struct {
 	// StartDate (YYYY-MM-DD) is the first day an account without checkpoint reads; empty means
 	// DefaultStartDays days before today.
 	StartDate string
-	// SettleDays is how many days before today stay open. Unlike the other fields its zero value
-	// is meaningful (only today is re-read); the BEMO_SETTLE_DAYS default is DefaultSettleDays.
+	// SettleDays is how many days before today stay open (re-read every poll); what Be-Mo creates
+	// for a day after it closed comes by the lastCreated sweep. Unlike the other fields its zero
+	// value is meaningful (only today is re-read); the BEMO_SETTLE_DAYS default is
+	// DefaultSettleDays.
 	SettleDays   int
 	MaxPageBytes int64 // largest accepted response body; default DefaultMaxPageBytes
 	// Backoff tunes the retries of one page request (not a setting); zero uses poll's defaults.

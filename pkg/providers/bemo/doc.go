@@ -1,6 +1,7 @@
 // Package bemo ingests fuelling and charging sessions from the Be-Mo reporting API: a client,
-// a poll source that never re-fetches a completed day, the pure mapping to charging_session.v1
-// events, and a simulator serving the same API.
+// a poll source that never re-fetches a completed day yet finds the sessions Be-Mo creates or
+// corrects later (lastCreated), the pure mapping to charging_session.v1 events, and a
+// simulator serving the same API.
 //
 // The specification is the seed document seeds/002_379b15a20ec28189.txt ("Reporting",
 // GetSessionsByAccount). Each session becomes one raw record on raw.bemo.sessions and one
@@ -9,7 +10,7 @@
 // # Endpoint and authentication
 //
 // One endpoint: GET {base}/reporting/v1/api/accounts/{accountId}/sessions with the query
-// parameters from, to, offset and limit (vehicleId, countryCode and lastCreated are not used by
+// parameters from, to, lastCreated, offset and limit (vehicleId and countryCode are not used by
 // the source; the simulator accepts them). Every request carries two headers: Authorization
 // with the access token (a JWT) and Api-Subscription-Key. The seed's code samples send the
 // token with no scheme, so the client sends the configured value verbatim; configure
@@ -55,27 +56,58 @@
 //     {type: rfid, value: rfid}; false gives {type: vehicle, value: vehicleId} when there is a
 //     vehicle id (the seed's example has isRfid false next to a card number, which therefore
 //     does not become the token). vehicleId is always copied to vehicle_id.
-//   - Late arrivals: a session appears in the API some time after it ended (the seed does not
-//     say how long). Days are closed once they are older than BEMO_SETTLE_DAYS days before
-//     today (default 1: today and yesterday stay open and are re-read every cycle). Sessions
-//     that appear for a day after it was closed are missed: raise BEMO_SETTLE_DAYS if the
-//     provider reports later than that. The simulator publishes every session at most 18
-//     hours after it ended, so the default never misses one there.
-//   - lastCreated ("Last created sessions (YYYY-MM-DD)") is not used: its meaning is unclear
-//     and the day windows already cover late arrivals.
+//   - lastCreated ("Last created sessions (YYYY-MM-DD)") keeps the sessions Be-Mo created on
+//     that date or later, and a session Be-Mo corrects counts as created again on the day of
+//     the correction (the seed gives sessions no modification time; this parameter is the only
+//     way to ask for changes). Its date is a UTC date like from and to, and it combines with
+//     them: lastCreated=D&from=F&to=T is what was created on D or later among the sessions
+//     started F … T. A session appears in the API some time after it ended (the seed does not
+//     say how long) and may be created or corrected days later: the day windows read the
+//     sessions that are there by the time a day closes, lastCreated everything after.
+//   - "Created since the last sweep", with a date for granularity: a sweep asks for
+//     lastCreated = the date of the previous sweep itself, taken one hour before that poll
+//     started, so nothing created later on that day, or in the first hour of the next one (a
+//     clock ahead of Be-Mo's), is missed. What that day created is read again by every sweep
+//     until the date moves on; the same bytes give the same raw ids, so JetStream's duplicate
+//     window and the table keys absorb it.
+//   - A corrected session is a new version: its bytes differ, so its raw ce-id differs, and
+//     being fetched later its RAW sequence is higher and its row wins in ClickHouse.
 //
 // # Polling and checkpoints
 //
 // Scopes are the configured accounts (BEMO_ACCOUNTS). The checkpoint of an account is the JSON
-// text {"next_day":"YYYY-MM-DD"}: every day before next_day is complete and never fetched
-// again. Without a checkpoint the first poll starts at BEMO_START_DATE (default: 30 days
-// before today). Fetch walks one-day windows (from = to = day) from next_day up to today,
-// paging offset = 0, 1, 2 …; after the last page of a closed day it emits a marker record whose
-// Next is the checkpoint of the following day. Open days are read every cycle and never move
-// the checkpoint past them; their records come again on every cycle with the same raw ids
-// (unchanged content), so JetStream's duplicate window absorbs them. One-day windows cost one
-// request per account and day even for empty days, which keeps the checkpoint simple and a
-// cancelled backfill resumes at the day it stopped.
+// text {"next_day":"YYYY-MM-DD","swept":"YYYY-MM-DD"}: every day before next_day was read whole
+// when it closed, and every session of those days that Be-Mo created (or corrected) before
+// swept was emitted. A checkpoint without swept — {"next_day":"YYYY-MM-DD"}, written before the
+// sweep existed, by CheckpointAt, chargectl checkpoints set --at and backfills — reads as swept
+// = next_day, so an upgraded poller goes on from its old checkpoint. Without a checkpoint the
+// first poll starts at BEMO_START_DATE (default: 30 days before today). Each poll of an
+// account then
+//
+//  1. walks the closed days (older than BEMO_SETTLE_DAYS days before today, default 1) from
+//     next_day on, in one-day windows (from = to = day), paging offset = 0, 1, 2 … until a page
+//     is not full, and after the last page of each emits a marker record whose Next is the
+//     checkpoint of the following day (swept unchanged);
+//  2. sweeps: one query lastCreated = swept, from = the retained range's start (BEMO_START_DATE,
+//     else 30 days before today), to = the day before the next_day the poll started at, paged
+//     the same way. Step 1 has just read the later days whole, so they are left out and the
+//     sweep returns only what came late. A session repeated with the same bytes within a
+//     window (offset paging over a list that grew ahead of the offset between two requests) is
+//     emitted once. Then a marker moves swept to today (the UTC date one hour before the poll
+//     started). A scope's first poll has no earlier days, hence no sweep;
+//  3. reads the open days (today and the BEMO_SETTLE_DAYS before it), never checkpointed: their
+//     records come again on every cycle with the same raw ids (unchanged content), so
+//     JetStream's duplicate window absorbs them.
+//
+// The scheduler commits a marker only once every record before it has its PubAck, so swept
+// moves only after the whole sweep is durable. A caught-up poll costs BEMO_SETTLE_DAYS + 2
+// requests (3 by default: two open days and the sweep; before the sweep existed, 2), more when
+// a window holds more than BEMO_PAGE_SIZE sessions; old days are never read again. One-day
+// windows cost one request per account and day even for empty days, which keeps the checkpoint
+// simple and a cancelled backfill resumes at the day it stopped. BEMO_SETTLE_DAYS no longer
+// decides whether late sessions are found, only whether they come by the day windows or by the
+// sweep. The sweep does not look before the retained range: a session corrected after its start
+// day left it is not read again.
 //
 // # Mapping
 //

@@ -33,6 +33,16 @@ const (
 	simMaxDuration    = 2 * time.Hour      // the longest session
 	simTieOneIn       = 4                  // one session in N shares the previous one's start
 	simSeedStream     = 0x62656d6f2d73696d // "bemo-sim": the PCG stream of the generator
+	// Readings.LateCreated: one session in simLateOneIn is created 2–6 days after it ended, and
+	// one in simLateOneIn is corrected (one transaction's amount changes) 2–5 days after it was
+	// created. They come from their own PCG stream, so the other sessions stay as they are.
+	simLateOneIn   = 100
+	simLateStream  = 0x62656d6f2d6c6174 // "bemo-lat"
+	simLateMin     = 48 * time.Hour
+	simLateSpread  = 96 * time.Hour
+	simFixMin      = 48 * time.Hour
+	simFixSpread   = 72 * time.Hour
+	simFixMaxCents = 500 // a correction moves an amount by 0.01 … 5.00
 )
 
 // SimAccounts returns the accounts the simulator serves, in order; any other account is a 404.
@@ -58,14 +68,26 @@ func (Provider) SimEnv(baseURL string) map[string]string {
 // stations (litres of B7 Diesel, SP95) and charge points (kWh, AC and DC) in several currencies
 // and UTC offsets, with 1–3 transactions; one in four shares its start time with the previous
 // one. A session is served only once it has been "created", up to 18 hours after it ended,
-// according to opts.Now(): advancing the clock makes sessions arrive late.
+// according to opts.Now(): advancing the clock makes sessions arrive late. lastCreated=D keeps
+// the sessions whose current version was created on D (UTC) or later; from, to, lastCreated
+// and countryCode combine.
+//
+// Readings: under opts.Readings.LateCreated, about one session in 100 is created 2–6 days
+// after it ended, and about one in 100 is corrected 2–5 days after it was created: one
+// transaction's totalAmount changes, and the correction counts as the session's creation for
+// lastCreated (only lastCreated finds either once its start day is past). opts.Readings.
+// OversizedBytes > 0 pads one session of acc-1 with transactions until it is at least that
+// many bytes: the second session of the first day holding three or more, so it sits inside a
+// page between two ordinary ones. Truth() is the state at opts.Now(): Records, IDs and Totals
+// count each session's current version (the oversized one included, listed in Oversized).
 //
 // It checks what the real API checks: the subscription key (a gateway 401 otherwise), the
 // access token (401 TokenNotPresent, InvalidJWT; TokenExpired under Faults.ExpiredToken,
 // TokenNotPresent under Faults.MissingToken), the query (400 ArgumentException) and the
 // account (404 ResourceNotFound). Generic faults (429 with Retry-After, 500, slow responses)
 // come from sim.Injector. Truth().Requests counts the pages served per "<account> <from>..<to>"
-// (the query's from and to as sent).
+// (the query's from and to as sent), or "<account> lastCreated=<date> <from>..<to>" when the
+// query has lastCreated.
 func (Provider) NewSimulator(opts sim.Options) sim.Simulator {
 	s := &simulator{
 		now:      opts.Clock(),
@@ -77,7 +99,11 @@ func (Provider) NewSimulator(opts sim.Options) sim.Simulator {
 	if n <= 0 {
 		n = simDefaultRecords
 	}
-	for _, ss := range generate(opts.Seed, n, utcDay(s.now())) {
+	all := generate(opts.Seed, n, utcDay(s.now()))
+	if opts.Readings.LateCreated {
+		createLate(opts.Seed, all)
+	}
+	for _, ss := range all {
 		s.accounts[ss.account] = append(s.accounts[ss.account], ss)
 	}
 	for _, a := range SimAccounts() {
@@ -86,6 +112,9 @@ func (Provider) NewSimulator(opts sim.Options) sim.Simulator {
 			return cmp.Or(x.start.Compare(y.start), cmp.Compare(x.id, y.id))
 		})
 		s.accounts[a] = list
+	}
+	if opts.Readings.OversizedBytes > 0 {
+		s.oversized = oversize(s.accounts[SimAccounts()[0]], opts.Readings.OversizedBytes)
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/reporting/v1/api/accounts/{accountId}/sessions", s.sessions)
@@ -101,6 +130,8 @@ type simulator struct {
 	faults   sim.Faults
 	accounts map[string][]simSession // sorted by (start, id)
 	handler  http.Handler
+	// oversized is the id of the session padded past Readings.OversizedBytes ("" = none).
+	oversized string
 
 	mu       sync.Mutex
 	requests map[string]int
@@ -110,30 +141,55 @@ type simSession struct {
 	account  string
 	id       string
 	start    time.Time
-	created  time.Time
+	end      time.Time
 	vehicle  string
 	country  string
 	currency string
-	amounts  []string // each transaction's totalAmount
-	data     json.RawMessage
+	// versions are what the API serves over time, oldest first: the session as created, then
+	// its corrections (Readings.LateCreated).
+	versions []simVersion
+}
+
+// simVersion is one version of a session: served from created on, until the next one.
+type simVersion struct {
+	created time.Time
+	amounts []string // each transaction's totalAmount
+	data    json.RawMessage
+}
+
+// at returns the version served at now, nil before the session is created.
+func (ss *simSession) at(now time.Time) *simVersion {
+	for i := len(ss.versions) - 1; i >= 0; i-- {
+		if !ss.versions[i].created.After(now) {
+			return &ss.versions[i]
+		}
+	}
+	return nil
 }
 
 func (s *simulator) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 
-// Truth counts the sessions created by now and their exact money per currency.
+// Truth counts the sessions created by now, their ids and the exact money per currency of
+// their current versions.
 func (s *simulator) Truth() sim.Truth {
 	now := s.now()
 	t := sim.Truth{Totals: map[string]string{}, Requests: map[string]int{}}
 	amounts := map[string][]string{}
 	for _, list := range s.accounts {
-		for _, ss := range list {
-			if ss.created.After(now) {
+		for i := range list {
+			v := list[i].at(now)
+			if v == nil {
 				continue
 			}
 			t.Records++
-			amounts[ss.currency] = append(amounts[ss.currency], ss.amounts...)
+			t.IDs = append(t.IDs, list[i].id)
+			if list[i].id == s.oversized {
+				t.Oversized = append(t.Oversized, s.oversized)
+			}
+			amounts[list[i].currency] = append(amounts[list[i].currency], v.amounts...)
 		}
 	}
+	slices.Sort(t.IDs)
 	for cur, a := range amounts {
 		t.Totals[cur], _ = events.AddDecimals(a...) // generated amounts are always decimals
 	}
@@ -219,25 +275,33 @@ func (s *simulator) sessions(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	key := account + " " + q.Get("from") + ".." + q.Get("to")
+	if lc := q.Get("lastCreated"); lc != "" {
+		key = account + " lastCreated=" + lc + " " + q.Get("from") + ".." + q.Get("to")
+	}
 	s.mu.Lock()
-	s.requests[account+" "+q.Get("from")+".."+q.Get("to")]++
+	s.requests[key]++
 	s.mu.Unlock()
 
 	now := s.now()
 	vehicle := q.Get("vehicleId")
 	var match []json.RawMessage
-	for _, ss := range list {
+	for i := range list {
+		ss := &list[i]
+		v := ss.at(now)
+		if v == nil {
+			continue
+		}
 		day := utcDay(ss.start)
 		switch {
-		case ss.created.After(now),
-			!from.IsZero() && day.Before(from),
+		case !from.IsZero() && day.Before(from),
 			!to.IsZero() && day.After(to),
-			!lastCreated.IsZero() && utcDay(ss.created).Before(lastCreated),
+			!lastCreated.IsZero() && utcDay(v.created).Before(lastCreated),
 			vehicle != "" && ss.vehicle != vehicle,
 			countries != nil && !slices.Contains(countries, ss.country):
 			continue
 		}
-		match = append(match, ss.data)
+		match = append(match, v.data)
 	}
 	lo := min(offset*limit, len(match))
 	hi := min(lo+limit, len(match))
@@ -406,7 +470,8 @@ func generate(seed int64, n int, today time.Time) []simSession {
 		}
 		duration = duration / time.Second * time.Second
 		end := ss.start.Add(duration)
-		ss.created = end.Add(time.Duration(rng.Int64N(int64(simMaxDelay))))
+		ss.end = end
+		v := simVersion{created: end.Add(time.Duration(rng.Int64N(int64(simMaxDelay))))}
 
 		k := 1 + rng.IntN(3)
 		txs := make([]Transaction, k)
@@ -437,7 +502,7 @@ func generate(seed int64, n int, today time.Time) []simSession {
 				TransactionDate: ss.start.Add(duration * time.Duration(j+1) / time.Duration(k)).Format(time.RFC3339),
 				UnitPrice:       json.Number(decimalText(price, 3)),
 			}
-			ss.amounts = append(ss.amounts, decimalText(cents, 2))
+			v.amounts = append(v.amounts, decimalText(cents, 2))
 		}
 		rfid := fmt.Sprintf("%09d", rng.IntN(1_000_000_000))
 		data, _ := json.Marshal(Session{
@@ -459,10 +524,91 @@ func generate(seed int64, n int, today time.Time) []simSession {
 			VehicleID:        ss.vehicle,
 			ZipCode:          site.zip,
 		})
-		ss.data = data
+		v.data = data
+		ss.versions = []simVersion{v}
 		out = append(out, ss)
 	}
 	return out
+}
+
+// createLate applies Readings.LateCreated: one session in simLateOneIn is created days after it
+// ended, and another one in simLateOneIn gets a corrected version days after its creation.
+func createLate(seed int64, sessions []simSession) {
+	rng := rand.New(rand.NewPCG(uint64(seed), simLateStream))
+	for i := range sessions {
+		ss := &sessions[i]
+		switch rng.IntN(simLateOneIn) {
+		case 0:
+			ss.versions[0].created = ss.end.Add(simLateMin + time.Duration(rng.Int64N(int64(simLateSpread))))
+		case 1:
+			fixed := correct(ss.versions[0], rng)
+			fixed.created = ss.versions[0].created.Add(simFixMin + time.Duration(rng.Int64N(int64(simFixSpread))))
+			ss.versions = append(ss.versions, fixed)
+		}
+	}
+}
+
+// correct returns v with one transaction's totalAmount moved by up to simFixMaxCents cents,
+// never to zero or below (created is left for the caller).
+func correct(v simVersion, rng *rand.Rand) simVersion {
+	var sess Session
+	_ = json.Unmarshal(v.data, &sess) // generated by json.Marshal: always decodes
+	j := rng.IntN(len(sess.Transactions))
+	cents := centsOf(v.amounts[j])
+	delta := 1 + rng.Int64N(simFixMaxCents)
+	if rng.IntN(2) == 0 && cents > delta {
+		delta = -delta
+	}
+	text := decimalText(cents+delta, 2)
+	sess.Transactions[j].TotalAmount = json.Number(text)
+	amounts := slices.Clone(v.amounts)
+	amounts[j] = text
+	data, _ := json.Marshal(sess)
+	return simVersion{amounts: amounts, data: data}
+}
+
+// centsOf reads an amount written by decimalText(cents, 2).
+func centsOf(amount string) int64 {
+	whole, frac, _ := strings.Cut(amount, ".")
+	n, _ := strconv.ParseInt(whole+(frac + "00")[:2], 10, 64)
+	return n
+}
+
+// oversize pads one session of list (sorted by start) with transactions until its JSON is at
+// least size bytes, and returns its id: the second session of the first day that has three or
+// more, so that on any page of three or more it has a neighbour on each side. A session with a
+// correction is passed over (one padded version is enough).
+func oversize(list []simSession, size int) string {
+	for lo := 0; lo < len(list); {
+		hi := lo
+		for hi < len(list) && utcDay(list[hi].start).Equal(utcDay(list[lo].start)) {
+			hi++
+		}
+		for i := lo + 1; i < hi-1; i++ {
+			if len(list[i].versions) == 1 {
+				pad(&list[i].versions[0], size)
+				return list[i].id
+			}
+		}
+		lo = hi
+	}
+	return ""
+}
+
+// pad appends copies of v's first transaction, each of a few cents, until v.data has size bytes.
+func pad(v *simVersion, size int) {
+	var sess Session
+	_ = json.Unmarshal(v.data, &sess) // generated by json.Marshal: always decodes
+	one, _ := json.Marshal(sess.Transactions[0])
+	for len(v.data) < size {
+		for k := range (size-len(v.data))/(len(one)+1) + 1 {
+			t := sess.Transactions[0]
+			t.TotalAmount = json.Number(decimalText(int64(k%100+1), 2))
+			sess.Transactions = append(sess.Transactions, t)
+			v.amounts = append(v.amounts, string(t.TotalAmount))
+		}
+		v.data, _ = json.Marshal(sess)
+	}
 }
 
 // decimalText writes v / 10^scale like the API writes numbers: trailing zeros dropped, but

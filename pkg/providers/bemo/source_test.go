@@ -3,6 +3,7 @@ package bemo_test
 import (
 	"errors"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -23,6 +24,16 @@ func newSource(t *testing.T, cfg bemo.Config, hc *http.Client, now func() time.T
 
 func requestKey(acc, d string) string { return acc + " " + d + ".." + d }
 
+// sweepKey is the simulator's request key of a lastCreated sweep.
+func sweepKey(acc, lastCreated, from, to string) string {
+	return acc + " lastCreated=" + lastCreated + " " + from + ".." + to
+}
+
+// checkpointOf is the source's checkpoint text.
+func checkpointOf(next, swept string) poll.Checkpoint {
+	return poll.Checkpoint(`{"next_day":"` + next + `","swept":"` + swept + `"}`)
+}
+
 func TestSourceNeverRefetchesClosedDays(t *testing.T) {
 	s := bemo.Provider{}.NewSimulator(sim.Options{Seed: 3, Records: 200, Now: providertest.Fixed(testNow)})
 	srv := providertest.Serve(t, s)
@@ -30,9 +41,11 @@ func TestSourceNeverRefetchesClosedDays(t *testing.T) {
 
 	first := providertest.FetchAll(t, src, "acc-1", "")
 	marks, open := providertest.Split(first)
+	// A first poll reads its days whole: nothing before them to sweep, and the sweep date is
+	// today from the start.
 	var want []poll.Checkpoint
 	for d := day("2026-11-13"); !d.After(day("2026-11-19")); d = d.AddDate(0, 0, 1) {
-		want = append(want, bemo.CheckpointAt(d))
+		want = append(want, checkpointOf(d.Format(time.DateOnly), "2026-11-20"))
 	}
 	if len(marks) != len(want) {
 		t.Fatalf("markers %q, want one per closed day: %q", marks, want)
@@ -42,8 +55,13 @@ func TestSourceNeverRefetchesClosedDays(t *testing.T) {
 			t.Fatalf("marker %d = %q, want %q", i, marks[i], want[i])
 		}
 	}
-	if last := marks[len(marks)-1]; last != `{"next_day":"2026-11-19"}` {
-		t.Fatalf("last checkpoint %s, want {\"next_day\":\"2026-11-19\"}: 19th and 20th are open", last)
+	if last := marks[len(marks)-1]; last != `{"next_day":"2026-11-19","swept":"2026-11-20"}` {
+		t.Fatalf("last checkpoint %s, want next_day 2026-11-19 (19th and 20th are open), swept today", last)
+	}
+	for k := range s.Truth().Requests {
+		if strings.Contains(k, "lastCreated") {
+			t.Errorf("the first poll swept (%s): it reads every day whole", k)
+		}
 	}
 
 	before := s.Truth().Requests
@@ -59,6 +77,10 @@ func TestSourceNeverRefetchesClosedDays(t *testing.T) {
 		if k := requestKey("acc-1", d); after[k] <= before[k] {
 			t.Errorf("open day %s was not re-read", k)
 		}
+	}
+	// The closed days cost one request more per poll: what Be-Mo created today for them.
+	if k := sweepKey("acc-1", "2026-11-20", "2026-11-12", "2026-11-18"); after[k] != 1 {
+		t.Errorf("re-poll: %d requests %q, want 1 (requests %v)", after[k], k, after)
 	}
 	marks2, ids := providertest.Split(again)
 	if len(marks2) != 0 {
@@ -116,7 +138,7 @@ func TestSourcePicksUpLateSessions(t *testing.T) {
 			t.Fatalf("at %s: late sessions were not picked up", at)
 		}
 	}
-	if got, want := cps["acc-1"], bemo.CheckpointAt(day("2026-11-22")); got != want {
+	if got, want := cps["acc-1"], checkpointOf("2026-11-22", "2026-11-22"); got != want {
 		t.Errorf("checkpoint on the 23rd = %s, want %s", got, want)
 	}
 }
@@ -142,6 +164,7 @@ func TestSourceStops(t *testing.T) {
 		{Name: "unknown scope", Scope: "acc-9", Is: poll.ErrPermanent},
 		{Name: "malformed checkpoint", Scope: "acc-1", From: "2026-11-19", Is: poll.ErrPermanent},
 		{Name: "checkpoint without a date", Scope: "acc-1", From: `{"next_day":"soon"}`, Is: poll.ErrPermanent},
+		{Name: "checkpoint with a bad sweep date", Scope: "acc-1", From: `{"next_day":"2026-11-19","swept":"yesterday"}`, Is: poll.ErrPermanent},
 		{Name: "emit error", Scope: "acc-1", Emit: func(poll.Record) error { return errStop }, Is: errStop},
 	})
 }
