@@ -3,7 +3,6 @@
 package clickhouselocal
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -13,7 +12,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"syscall"
 	"time"
 )
@@ -46,11 +44,12 @@ type Process struct {
 	TCPPort  int    // native protocol (what the sink uses)
 	HTTPPort int    // HTTP interface; /ping is the readiness probe
 
-	bin string
-	mu  sync.Mutex
-	cmd *exec.Cmd
-	// exited is closed when the current process has been reaped.
-	exited chan struct{}
+	// InterserverPort is the replication port of a cluster replica (StartCluster); 0 otherwise.
+	InterserverPort int
+
+	bin     string
+	replica *replica // nil: a single server
+	d       daemon
 }
 
 // Start writes a config into dir (created if missing) and starts clickhouse-server listening
@@ -95,10 +94,7 @@ func (p *Process) Addr() string { return "127.0.0.1:" + strconv.Itoa(p.TCPPort) 
 // Restart starts the server again after Stop, on the same ports and data, and waits until it
 // answers or ctx ends.
 func (p *Process) Restart(ctx context.Context) error {
-	p.mu.Lock()
-	running := p.cmd != nil
-	p.mu.Unlock()
-	if running {
+	if p.d.running() {
 		return errors.New("clickhouselocal: restart: server is running; Stop it first")
 	}
 	return p.start(ctx)
@@ -106,78 +102,30 @@ func (p *Process) Restart(ctx context.Context) error {
 
 // Stop terminates the server (SIGTERM to its process group, SIGKILL after 15s) and waits for it
 // to exit. Stopping a stopped server does nothing.
-func (p *Process) Stop() error {
-	p.mu.Lock()
-	cmd, exited := p.cmd, p.exited
-	p.cmd = nil
-	p.mu.Unlock()
-	if cmd == nil {
-		return nil
-	}
-	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-	select {
-	case <-exited:
-	case <-time.After(15 * time.Second):
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		<-exited
-	}
-	return nil
-}
+func (p *Process) Stop() error { p.d.stop(15 * time.Second); return nil }
 
 // Kill ends the server at once (SIGKILL to its process group), the way a crash would, and waits
 // for it to exit.
-func (p *Process) Kill() error {
-	p.mu.Lock()
-	cmd, exited := p.cmd, p.exited
-	p.cmd = nil
-	p.mu.Unlock()
-	if cmd == nil {
-		return nil
-	}
-	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-	<-exited
-	return nil
-}
+func (p *Process) Kill() error { p.d.kill(); return nil }
 
 // Freeze stops the running server's process group (SIGSTOP) without ending it: connections stay
 // open and nothing answers, the way a hung host looks. Thaw lets it go on.
-func (p *Process) Freeze() error { return p.signal(syscall.SIGSTOP) }
+func (p *Process) Freeze() error { return p.d.signal(syscall.SIGSTOP) }
 
 // Thaw continues a frozen server (SIGCONT).
-func (p *Process) Thaw() error { return p.signal(syscall.SIGCONT) }
-
-func (p *Process) signal(sig syscall.Signal) error {
-	p.mu.Lock()
-	cmd := p.cmd
-	p.mu.Unlock()
-	if cmd == nil {
-		return errors.New("clickhouselocal: server not running")
-	}
-	if err := syscall.Kill(-cmd.Process.Pid, sig); err != nil {
-		return fmt.Errorf("clickhouselocal: %v: %w", sig, err)
-	}
-	return nil
-}
+func (p *Process) Thaw() error { return p.d.signal(syscall.SIGCONT) }
 
 func (p *Process) start(ctx context.Context) error {
-	cmd := exec.Command(p.bin, "--config-file="+filepath.Join(p.Dir, "config.xml"))
-	cmd.Dir = p.Dir
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	// Its own process group, so Stop reaches every child and a Ctrl-C in a terminal reaches
-	// only the parent, which stops the server in order. Pdeathsig: a parent killed with -9 (a
-	// test binary hitting its timeout, devstack crashing) must not leave a server running.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("clickhouselocal: start %s: %w", p.bin, err)
+	logFrom := p.logSize()
+	exited, out, err := p.d.start(p.Dir, p.bin, "--config-file="+filepath.Join(p.Dir, "config.xml"))
+	if err != nil {
+		return err
 	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
-	p.mu.Lock()
-	p.cmd, p.exited = cmd, exited
-	p.mu.Unlock()
-
-	if err := p.waitReady(ctx, exited); err != nil {
+	err = p.waitReady(ctx, exited)
+	if err == nil && p.replica != nil {
+		err = p.waitDDLWorker(ctx, exited, logFrom)
+	}
+	if err != nil {
 		_ = p.Kill()
 		return fmt.Errorf("clickhouselocal: server in %s did not start: %w\n%s%s", p.Dir, err, out.String(), p.errorLogTail())
 	}
@@ -236,7 +184,7 @@ func (p *Process) writeConfig() error {
 	cfg := fmt.Sprintf(`<?xml version="1.0"?>
 <yandex>
   <logger>
-    <level>warning</level>
+    <level>%[5]s</level>
     <log>%[1]s/log/clickhouse-server.log</log>
     <errorlog>%[1]s/log/clickhouse-server.err.log</errorlog>
     <size>10M</size>
@@ -265,8 +213,8 @@ func (p *Process) writeConfig() error {
   <!-- poll_interval: an idle connection notices a shutdown within a second (default 10s). -->
   <profiles><default><poll_interval>1</poll_interval></default></profiles>
   <quotas><default></default></quotas>
-</yandex>
-`, p.Dir, p.TCPPort, p.HTTPPort)
+%[4]s</yandex>
+`, p.Dir, p.TCPPort, p.HTTPPort, p.replica.config(p.InterserverPort), p.replica.logLevel())
 	if err := os.WriteFile(filepath.Join(p.Dir, "config.xml"), []byte(cfg), 0o644); err != nil {
 		return fmt.Errorf("clickhouselocal: %w", err)
 	}
