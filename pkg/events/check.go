@@ -90,6 +90,23 @@ func (cc CostCenter) Check() error {
 	return c.err
 }
 
+// Check reports the first rule of invoice_line.v1 that il breaks.
+func (il InvoiceLine) Check() error {
+	c := checker{}
+	c.head(il.SchemaVersion, il.ID, il.Provider, il.SourceID)
+	c.optional("invoice_id", il.InvoiceID, canonicalID)
+	c.optional("quantity", il.Quantity, decimal)
+	c.optional("unit_price", il.UnitPrice, decimal)
+	c.required("amount", il.Amount, decimal)
+	c.optional("net_amount", il.NetAmount, decimal)
+	c.optional("gross_amount", il.GrossAmount, decimal)
+	c.required("currency", il.Currency, currency)
+	c.optional("time", il.Time, timestamp)
+	c.optional("source_updated_at", il.SourceUpdatedAt, timestamp)
+	c.lineage(il.Lineage)
+	return c.err
+}
+
 // checker keeps the first failure.
 type checker struct{ err error }
 

@@ -19,6 +19,7 @@ const (
 	TypeChargingSession = "charging_session"
 	TypeInvoice         = "invoice"
 	TypeCostCenter      = "cost_center"
+	TypeInvoiceLine     = "invoice_line"
 )
 
 // SchemaVersion is the schema_version every v1 event carries.
@@ -27,7 +28,7 @@ const SchemaVersion = "1"
 // Event is one canonical event ready to publish: Data is its JSON body.
 type Event struct {
 	ID       string // ce-id: EventID(provider, type, source id, source version)
-	Type     string // TypeChargingSession, TypeInvoice, TypeCostCenter
+	Type     string // TypeChargingSession, TypeInvoice, TypeCostCenter, TypeInvoiceLine
 	Provider string
 	Source   string // ce-source, "/providers/<provider>/<scope>"
 	Subject  string // ce-subject: the canonical id "<provider>:<source id>"
@@ -54,7 +55,7 @@ type Lineage struct {
 	RawSubject  string `json:"raw_subject"`
 }
 
-// Data is the data of a canonical event: ChargingSession, Invoice or CostCenter.
+// Data is the data of a canonical event: ChargingSession, Invoice, CostCenter or InvoiceLine.
 type Data interface {
 	// Check reports the first rule of the type's JSON Schema the data breaks.
 	Check() error
@@ -68,6 +69,8 @@ func (inv Invoice) eventType() string                    { return TypeInvoice }
 func (inv Invoice) key() (string, string, string)        { return inv.ID, inv.Provider, inv.SourceID }
 func (cc CostCenter) eventType() string                  { return TypeCostCenter }
 func (cc CostCenter) key() (string, string, string)      { return cc.ID, cc.Provider, cc.SourceID }
+func (il InvoiceLine) eventType() string                 { return TypeInvoiceLine }
+func (il InvoiceLine) key() (string, string, string)     { return il.ID, il.Provider, il.SourceID }
 
 // NewEvent is how a mapping makes the event of data, mapped from raw, at t (the time the
 // provider says it happened): it checks data against its schema's rules, encodes it, and

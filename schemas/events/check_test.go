@@ -33,8 +33,9 @@ func tok(d any) *events.Token {
 	}
 	return cs(d).Token
 }
-func inv(d any) *events.Invoice   { return d.(*events.Invoice) }
-func cc(d any) *events.CostCenter { return d.(*events.CostCenter) }
+func inv(d any) *events.Invoice    { return d.(*events.Invoice) }
+func cc(d any) *events.CostCenter  { return d.(*events.CostCenter) }
+func il(d any) *events.InvoiceLine { return d.(*events.InvoiceLine) }
 
 // head and lineage mutations apply to every type.
 func common(get func(d any) (*string, *string, *string, *string, *events.Lineage)) []mutation {
@@ -131,6 +132,24 @@ var mutations = map[string][]mutation{
 		str("created_at", func(d any) *string { return &cc(d).CreatedAt }),
 		str("updated_at", func(d any) *string { return &cc(d).UpdatedAt }),
 	),
+	events.TypeInvoiceLine: append(common(func(d any) (*string, *string, *string, *string, *events.Lineage) {
+		c := il(d)
+		return &c.SchemaVersion, &c.ID, &c.Provider, &c.SourceID, &c.Lineage
+	}),
+		str("invoice_id", func(d any) *string { return &il(d).InvoiceID }),
+		str("account", func(d any) *string { return &il(d).Account }),
+		str("status", func(d any) *string { return &il(d).Status }),
+		str("product.code", func(d any) *string { return &il(d).Product.Code }),
+		str("quantity", func(d any) *string { return &il(d).Quantity }),
+		str("unit", func(d any) *string { return &il(d).Unit }),
+		str("unit_price", func(d any) *string { return &il(d).UnitPrice }),
+		str("amount", func(d any) *string { return &il(d).Amount }),
+		str("net_amount", func(d any) *string { return &il(d).NetAmount }),
+		str("gross_amount", func(d any) *string { return &il(d).GrossAmount }),
+		str("currency", func(d any) *string { return &il(d).Currency }),
+		str("time", func(d any) *string { return &il(d).Time }),
+		str("source_updated_at", func(d any) *string { return &il(d).SourceUpdatedAt }),
+	),
 }
 
 // fresh returns a deep copy of the example of typ, as a pointer to its Go type.
@@ -147,6 +166,8 @@ func fresh(t *testing.T, typ string) events.Data {
 		d = &events.Invoice{}
 	case events.TypeCostCenter:
 		d = &events.CostCenter{}
+	case events.TypeInvoiceLine:
+		d = &events.InvoiceLine{}
 	}
 	if err := json.Unmarshal(b, d); err != nil {
 		t.Fatal(err)

@@ -51,10 +51,17 @@ var examples = map[string]any{
 		Name: "Sales", Description: "sales department", CreatedAt: "2020-01-02T03:04:05Z",
 		UpdatedAt: "2020-01-02T03:04:05Z", Lineage: lineage,
 	},
+	events.TypeInvoiceLine: events.InvoiceLine{
+		SchemaVersion: events.SchemaVersion, ID: "mews:0b6ac8a8-9c1e-4a41-9f5a-2a4b0c1d2e3f", Provider: "mews",
+		SourceID: "0b6ac8a8-9c1e-4a41-9f5a-2a4b0c1d2e3f", InvoiceID: "mews:b-1", Account: "acc-1", Status: "Closed",
+		Product:  events.Product{Category: "Service", Family: "SpaceOrder", Code: "Accommodation"},
+		Quantity: "2", Unit: "night", UnitPrice: "107.0", Amount: "214.0", NetAmount: "200.0", GrossAmount: "214.0",
+		Currency: "EUR", Time: "2026-11-02T14:00:00Z", SourceUpdatedAt: "2026-11-03T10:00:00Z", Lineage: lineage,
+	},
 }
 
 func TestEveryTypeHasSchemaAndExample(t *testing.T) {
-	want := []string{events.TypeChargingSession, events.TypeCostCenter, events.TypeInvoice}
+	want := []string{events.TypeChargingSession, events.TypeCostCenter, events.TypeInvoice, events.TypeInvoiceLine}
 	if got := eventschema.Types(); !slices.Equal(got, want) {
 		t.Fatalf("Types() = %v, want %v", got, want)
 	}
@@ -221,6 +228,12 @@ func TestRejectsInvoiceAndCostCenter(t *testing.T) {
 		{"cost center non-UTC time", events.TypeCostCenter, func(m map[string]any) { m["updated_at"] = "2020-01-02T04:04:05+01:00" }},
 		{"cost center empty name", events.TypeCostCenter, func(m map[string]any) { m["name"] = "" }},
 		{"cost center missing lineage", events.TypeCostCenter, func(m map[string]any) { delete(m, "lineage") }},
+		{"invoice line float amount", events.TypeInvoiceLine, func(m map[string]any) { m["amount"] = 214.0 }},
+		{"invoice line without amount", events.TypeInvoiceLine, func(m map[string]any) { delete(m, "amount") }},
+		{"invoice line without currency", events.TypeInvoiceLine, func(m map[string]any) { delete(m, "currency") }},
+		{"invoice line invoice id not canonical", events.TypeInvoiceLine, func(m map[string]any) { m["invoice_id"] = "b-1" }},
+		{"invoice line unknown field", events.TypeInvoiceLine, func(m map[string]any) { m["bill_id"] = "b-1" }},
+		{"invoice line missing lineage", events.TypeInvoiceLine, func(m map[string]any) { delete(m, "lineage") }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
