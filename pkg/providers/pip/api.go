@@ -3,14 +3,19 @@ package pip
 import "encoding/json"
 
 // ExportResponse is the body of a successful getPostenInvoicingData call
-// (PostenExportResponseList). The seed names exportedThrough but not the list's key; this
-// package reads it as "data" (see the package doc). Data holds each session's JSON exactly as
-// sent, so unknown fields survive into the RAW stream.
+// (PostenExportResponseList). The seed names exportedThrough but not the key of the record
+// list, so the list is found rather than decoded by name (see decodePage and the package doc).
+// Sessions holds each session's JSON exactly as sent, so unknown fields survive into the RAW
+// stream.
 type ExportResponse struct {
 	// ExportedThrough is the completion time through which the export is complete; the next
 	// request passes it as completedAfter. Null or absent on an empty export.
-	ExportedThrough *string           `json:"exportedThrough"`
-	Data            []json.RawMessage `json:"data"`
+	ExportedThrough *string `json:"exportedThrough"`
+	// Sessions are the records, found under RecordsKey.
+	Sessions []json.RawMessage `json:"-"`
+	// RecordsKey is the key the sessions were found under: PIP_RECORDS_FIELD, or the body's
+	// one array of objects. "" for a bare array, or a body without a list (an empty page).
+	RecordsKey string `json:"-"`
 }
 
 // Session is one exported record: a completed PIP session, with the fields the seed lists

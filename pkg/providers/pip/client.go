@@ -7,8 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -74,7 +77,7 @@ func (c *Client) Invoicing(ctx context.Context, completedAfter string) (Page, er
 	var page Page
 	err := poll.Retry(ctx, c.cfg.Backoff, func(ctx context.Context) error {
 		var err error
-		page, err = c.invoicingOnce(ctx, u)
+		page, err = c.invoicingOnce(ctx, u, completedAfter)
 		return err
 	})
 	if err != nil {
@@ -87,7 +90,7 @@ func (c *Client) Invoicing(ctx context.Context, completedAfter string) (Page, er
 	return page, nil
 }
 
-func (c *Client) invoicingOnce(ctx context.Context, u string) (Page, error) {
+func (c *Client) invoicingOnce(ctx context.Context, u, completedAfter string) (Page, error) {
 	request := http.MethodGet + " " + config.Redact(u)
 	tok, fresh, err := c.tokens.get(ctx)
 	if err != nil {
@@ -126,12 +129,16 @@ func (c *Client) invoicingOnce(ctx context.Context, u string) (Page, error) {
 		return Page{}, fmt.Errorf("response body larger than %d bytes (--%s/PIP_MAX_PAGE_BYTES; the API sends at most %d sessions a page): %w",
 			c.cfg.MaxPageBytes, settingMaxPageBytes, c.cfg.PageSize, poll.ErrPermanent)
 	}
-	r, err := decodePage(body)
+	r, err := decodePage(body, c.cfg.RecordsField, completedAfter)
+	if errors.Is(err, poll.ErrPermanent) {
+		// Valid JSON of a shape this client cannot read: a retry gets the same.
+		return Page{}, fmt.Errorf("response of %s: %w", request, err)
+	}
 	if err != nil {
 		// Most likely truncated in transit: worth a few more attempts.
 		return Page{}, &poll.TemporaryError{Err: fmt.Errorf("malformed response body (%d bytes) for %s: %w", len(body), request, err)}
 	}
-	p := Page{Sessions: r.Data, Request: request}
+	p := Page{Sessions: r.Sessions, Request: request}
 	if r.ExportedThrough != nil {
 		p.ExportedThrough = *r.ExportedThrough
 	}
@@ -162,10 +169,16 @@ func drain(resp *http.Response) {
 	resp.Body.Close()
 }
 
-// decodePage decodes a 2xx body: an object whose "data" is an array (or null) of sessions,
-// each kept as raw bytes, and whose exportedThrough is a date-time, null or absent. A bare
-// array is read as the sessions without exportedThrough.
-func decodePage(body []byte) (ExportResponse, error) {
+// fieldExportedThrough is the one field of the response body the seed names.
+const fieldExportedThrough = "exportedThrough"
+
+// decodePage decodes a 2xx body. A bare JSON array is the sessions without exportedThrough.
+// An object carries exportedThrough (a date-time, null or absent) and the sessions in the list
+// findRecords picks, each kept as the exact bytes the API sent. completedAfter is the value
+// the request sent ("" = from the beginning). An error wrapping poll.ErrPermanent means valid
+// JSON whose record list cannot be told (retrying gets the same body); any other error means a
+// malformed body.
+func decodePage(body []byte, recordsField, completedAfter string) (ExportResponse, error) {
 	trimmed := bytes.TrimLeft(body, " \t\r\n")
 	if len(trimmed) == 0 {
 		return ExportResponse{}, errors.New("empty body")
@@ -176,7 +189,7 @@ func decodePage(body []byte) (ExportResponse, error) {
 		if err := json.Unmarshal(body, &data); err != nil {
 			return ExportResponse{}, err
 		}
-		return ExportResponse{Data: data}, nil
+		return ExportResponse{Sessions: data}, nil
 	case '{':
 	default:
 		return ExportResponse{}, errors.New("not a JSON object")
@@ -185,17 +198,8 @@ func decodePage(body []byte) (ExportResponse, error) {
 	if err := json.Unmarshal(body, &fields); err != nil {
 		return ExportResponse{}, err
 	}
-	data, ok := fields["data"]
-	if !ok {
-		return ExportResponse{}, errors.New(`no "data" field`)
-	}
 	var r ExportResponse
-	if !isNull(data) {
-		if err := json.Unmarshal(data, &r.Data); err != nil {
-			return ExportResponse{}, fmt.Errorf("data: %w", err)
-		}
-	}
-	if et, ok := fields["exportedThrough"]; ok && !isNull(et) {
+	if et, ok := fields[fieldExportedThrough]; ok && !isNull(et) {
 		var s string
 		if err := json.Unmarshal(et, &s); err != nil {
 			return ExportResponse{}, fmt.Errorf("exportedThrough is not a string: %s", poll.SafeText(string(et)))
@@ -207,7 +211,144 @@ func decodePage(body []byte) (ExportResponse, error) {
 			r.ExportedThrough = &s
 		}
 	}
+	var err error
+	r.RecordsKey, r.Sessions, err = findRecords(fields, recordsField, claimsProgress(r.ExportedThrough, completedAfter))
+	if err != nil {
+		return ExportResponse{}, err
+	}
 	return r, nil
+}
+
+// claimsProgress reports whether a response's exportedThrough says that sessions completed
+// after completedAfter were exported: it is later than completedAfter (any value, from the
+// beginning). Only then can a response without a record list be an error: a server that
+// repeats completedAfter or sends no exportedThrough has nothing to deliver.
+func claimsProgress(exportedThrough *string, completedAfter string) bool {
+	if exportedThrough == nil {
+		return false
+	}
+	if completedAfter == "" {
+		return true
+	}
+	through, err1 := parseStamp(*exportedThrough)
+	after, err2 := parseStamp(completedAfter)
+	return err1 != nil || err2 != nil || through.after(after)
+}
+
+// findRecords returns the key and the items of the body's record list. The seed never names
+// it, so with recordsField set (PIP_RECORDS_FIELD) it is that field, else the one array that
+// holds objects, whatever its key. A body without a list is an empty page as long as it does
+// not claim progress (see claimsProgress): one empty array is the list, empty; several empty
+// arrays, none at all, or a field left out are empty too when nothing was exported, and an
+// error otherwise. Several arrays holding objects, or a list that cannot be found in a body
+// that claims progress, are errors wrapping poll.ErrPermanent that name the keys seen.
+func findRecords(fields map[string]json.RawMessage, recordsField string, progress bool) (string, []json.RawMessage, error) {
+	if recordsField != "" {
+		v, ok := fields[recordsField]
+		switch {
+		case !ok && !progress:
+			return "", nil, nil // a server that leaves out an empty list
+		case !ok:
+			return "", nil, fmt.Errorf("no field %q (--%s/PIP_RECORDS_FIELD), though exportedThrough says sessions were exported; keys: %s: %w",
+				poll.SafeText(recordsField), settingRecordsField, describeKeys(fields), poll.ErrPermanent)
+		case isNull(v):
+			return recordsField, nil, nil
+		}
+		var items []json.RawMessage
+		if err := json.Unmarshal(v, &items); err != nil {
+			return "", nil, fmt.Errorf("field %q (--%s/PIP_RECORDS_FIELD) is not an array; keys: %s: %w",
+				poll.SafeText(recordsField), settingRecordsField, describeKeys(fields), poll.ErrPermanent)
+		}
+		return recordsField, items, nil
+	}
+	var (
+		withObjects, empty []string
+		key                string
+		items              []json.RawMessage
+	)
+	for k, v := range fields {
+		if k == fieldExportedThrough || len(v) == 0 || v[0] != '[' {
+			continue // json.Unmarshal leaves no space before a RawMessage
+		}
+		var list []json.RawMessage
+		if json.Unmarshal(v, &list) != nil {
+			continue // cannot happen: the body was valid JSON
+		}
+		switch {
+		case len(list) == 0:
+			empty = append(empty, k)
+		case slices.ContainsFunc(list, isObject):
+			withObjects = append(withObjects, k)
+			key, items = k, list
+		}
+	}
+	switch {
+	case len(withObjects) == 1:
+		return key, items, nil
+	case len(withObjects) > 1:
+		return "", nil, fmt.Errorf("several arrays of objects (%s): cannot tell which one holds the sessions; set --%s/PIP_RECORDS_FIELD to its key: %w",
+			quoteKeys(withObjects), settingRecordsField, poll.ErrPermanent)
+	case len(empty) == 1:
+		return empty[0], nil, nil
+	case !progress:
+		return "", nil, nil
+	}
+	return "", nil, fmt.Errorf("no array of objects to read the sessions from, though exportedThrough says sessions were exported; keys: %s; set --%s/PIP_RECORDS_FIELD if they are elsewhere: %w",
+		describeKeys(fields), settingRecordsField, poll.ErrPermanent)
+}
+
+// isObject reports whether a list item is a JSON object (json.Unmarshal leaves no space
+// before a RawMessage).
+func isObject(item json.RawMessage) bool { return len(item) > 0 && item[0] == '{' }
+
+// describeKeys lists a body's keys with the kind of each value, sorted, for an error message:
+// "exportedThrough" (string), "items" (array of 2)….
+func describeKeys(fields map[string]json.RawMessage) string {
+	keys := slices.Sorted(maps.Keys(fields))
+	if len(keys) == 0 {
+		return "none"
+	}
+	const most = 20
+	parts := make([]string, 0, min(len(keys), most)+1)
+	for i, k := range keys {
+		if i == most {
+			parts = append(parts, fmt.Sprintf("… %d more", len(keys)-most))
+			break
+		}
+		parts = append(parts, strconv.Quote(poll.SafeText(k))+" ("+kindOf(fields[k])+")")
+	}
+	return strings.Join(parts, ", ")
+}
+
+func quoteKeys(keys []string) string {
+	slices.Sort(keys)
+	q := make([]string, len(keys))
+	for i, k := range keys {
+		q[i] = strconv.Quote(poll.SafeText(k))
+	}
+	return strings.Join(q, ", ")
+}
+
+// kindOf names the JSON kind of v: object, string, null…, an array with its length.
+func kindOf(v json.RawMessage) string {
+	if len(v) == 0 {
+		return "empty"
+	}
+	switch v[0] {
+	case '{':
+		return "object"
+	case '[':
+		var list []json.RawMessage
+		_ = json.Unmarshal(v, &list)
+		return fmt.Sprintf("array of %d", len(list))
+	case '"':
+		return "string"
+	case 'n':
+		return "null"
+	case 't', 'f':
+		return "boolean"
+	}
+	return "number"
 }
 
 func isNull(raw json.RawMessage) bool { return string(bytes.TrimSpace(raw)) == "null" }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -436,32 +437,83 @@ func TestClientMaxPageBytes(t *testing.T) {
 }
 
 func TestDecodePage(t *testing.T) {
+	const (
+		before = "2026-11-19T00:00:00Z"
+		later  = "2026-11-20T10:00:00Z"
+	)
 	tests := []struct {
 		name    string
 		body    string
+		field   string // PIP_RECORDS_FIELD
+		after   string // the request's completedAfter
 		n       int
+		key     string
 		through string
-		wantErr string
+		// wantErr is what the error says; permanent whether it wraps poll.ErrPermanent (a shape
+		// the client cannot read) rather than being a malformed body (retried).
+		wantErr   string
+		permanent bool
 	}{
-		{"seed example", string(providertest.Testdata(t, "getposteninvoicingdata_200.json")), 2, "2023-01-01T12:00:00Z", ""},
-		{"empty export", `{"exportedThrough":null,"data":[]}`, 0, "", ""},
-		{"null data, no exportedThrough", `{"data":null}`, 0, "", ""},
-		{"bare array", `[{"sessionId":"a"},{"sessionId":"b"}]`, 2, "", ""},
-		{"unknown envelope fields kept out of the way", `{"data":[{}],"exportedThrough":"2023-01-01T12:00:00.5+01:00","total":1}`, 1, "2023-01-01T12:00:00.5+01:00", ""},
-		{"no data field", `{"sessions":[{"sessionId":"a"}]}`, 0, "", `no "data" field`},
-		{"data not an array", `{"data":{"sessionId":"a"}}`, 0, "", "data:"},
-		{"exportedThrough not a date-time", `{"data":[],"exportedThrough":"soon"}`, 0, "", "exportedThrough"},
-		{"exportedThrough a number", `{"data":[],"exportedThrough":1672574400}`, 0, "", "exportedThrough is not a string"},
-		{"not JSON", `<html>gateway timeout</html>`, 0, "", "not a JSON object"},
-		{"empty", ``, 0, "", "empty body"},
-		{"trailing data", `{"data":[]} {}`, 0, "", "invalid"},
+		{name: "seed example", body: string(providertest.Testdata(t, "getposteninvoicingdata_200.json")), n: 2, key: "data", through: "2023-01-01T12:00:00Z"},
+		{name: "empty export", body: `{"exportedThrough":null,"data":[]}`, key: "data"},
+		{name: "null data, no exportedThrough", body: `{"data":null}`},
+		{name: "bare array", body: `[{"sessionId":"a"},{"sessionId":"b"}]`, n: 2},
+		{name: "unknown envelope fields kept out of the way", body: `{"data":[{}],"exportedThrough":"2023-01-01T12:00:00.5+01:00","total":1}`, n: 1, key: "data", through: "2023-01-01T12:00:00.5+01:00"},
+
+		// The list under another key: the one array of objects.
+		{name: "list under sessions", body: `{"exportedThrough":"` + later + `","sessions":[{"sessionId":"a"},{"sessionId":"b"}]}`, after: before, n: 2, key: "sessions", through: later},
+		{name: "list under items beside an object and scalars", body: `{"count":2,"links":{"next":null},"items":[{"sessionId":"a"},{"sessionId":"b"}],"exportedThrough":"` + later + `"}`, n: 2, key: "items", through: later},
+		{name: "a list keeps its items that are not objects", body: `{"records":[{"sessionId":"a"},"garbage",null]}`, n: 3, key: "records"},
+		{name: "beside an array of strings", body: `{"warnings":["slow"],"sessions":[{"sessionId":"a"}]}`, n: 1, key: "sessions"},
+		{name: "beside an empty array", body: `{"errors":[],"sessions":[{"sessionId":"a"}]}`, n: 1, key: "sessions"},
+		{name: "several arrays of objects", body: `{"sessions":[{"sessionId":"a"}],"links":[{"rel":"next"}]}`,
+			wantErr: `several arrays of objects ("links", "sessions"): cannot tell which one holds the sessions; set --pip-records-field/PIP_RECORDS_FIELD`, permanent: true},
+
+		// Empty pages: nothing to read, and nothing claimed.
+		{name: "one empty array is the list, even with exportedThrough moving on", body: `{"exportedThrough":"` + later + `","sessions":[]}`, after: before, key: "sessions", through: later},
+		{name: "several empty arrays, exportedThrough unchanged", body: `{"exportedThrough":"` + before + `","sessions":[],"errors":[]}`, after: before, through: before},
+		{name: "several empty arrays, exportedThrough null", body: `{"exportedThrough":null,"sessions":[],"errors":[]}`, after: before},
+		{name: "no array, exportedThrough unchanged", body: `{"exportedThrough":"` + before + `","count":0}`, after: before, through: before},
+		{name: "no array, exportedThrough before completedAfter", body: `{"exportedThrough":"2026-11-18T00:00:00Z"}`, after: before, through: "2026-11-18T00:00:00Z"},
+		{name: "no array, no exportedThrough", body: `{}`},
+		{name: "an object where the list was, nothing claimed", body: `{"data":{"sessionId":"a"}}`},
+
+		// No list in a body that says sessions were exported.
+		{name: "several empty arrays, exportedThrough moved", body: `{"exportedThrough":"` + later + `","sessions":[],"errors":[]}`, after: before,
+			wantErr: `no array of objects to read the sessions from, though exportedThrough says sessions were exported; keys: "errors" (array of 0), "exportedThrough" (string), "sessions" (array of 0)`, permanent: true},
+		{name: "no array, exportedThrough from the beginning", body: `{"exportedThrough":"` + later + `","count":0}`,
+			wantErr: `keys: "count" (number), "exportedThrough" (string); set --pip-records-field/PIP_RECORDS_FIELD if they are elsewhere`, permanent: true},
+		{name: "only an array of strings", body: `{"exportedThrough":"` + later + `","ids":["a","b"]}`, after: before,
+			wantErr: `"ids" (array of 2)`, permanent: true},
+		{name: "the list nested deeper", body: `{"exportedThrough":"` + later + `","result":{"sessions":[{"sessionId":"a"}]}}`, after: before,
+			wantErr: `"result" (object)`, permanent: true},
+
+		// PIP_RECORDS_FIELD names the list.
+		{name: "field picks one of several arrays", body: `{"exportedThrough":"` + later + `","sessions":[{"sessionId":"a"}],"links":[{"rel":"next"}]}`, field: "sessions", after: before, n: 1, key: "sessions", through: later},
+		{name: "field empty", body: `{"exportedThrough":"` + later + `","sessions":[]}`, field: "sessions", after: before, key: "sessions", through: later},
+		{name: "field null", body: `{"sessions":null}`, field: "sessions", key: "sessions"},
+		{name: "field left out of an empty page", body: `{"exportedThrough":"` + before + `","data":[]}`, field: "sessions", after: before, through: before},
+		{name: "field left out, exportedThrough moved", body: `{"exportedThrough":"` + later + `","data":[{"sessionId":"a"}]}`, field: "sessions", after: before,
+			wantErr: `no field "sessions" (--pip-records-field/PIP_RECORDS_FIELD), though exportedThrough says sessions were exported; keys: "data" (array of 1), "exportedThrough" (string)`, permanent: true},
+		{name: "field not an array", body: `{"data":{"sessionId":"a"}}`, field: "data",
+			wantErr: `field "data" (--pip-records-field/PIP_RECORDS_FIELD) is not an array; keys: "data" (object)`, permanent: true},
+
+		// Malformed bodies: retried.
+		{name: "exportedThrough not a date-time", body: `{"data":[],"exportedThrough":"soon"}`, wantErr: "exportedThrough"},
+		{name: "exportedThrough a number", body: `{"data":[],"exportedThrough":1672574400}`, wantErr: "exportedThrough is not a string"},
+		{name: "not JSON", body: `<html>gateway timeout</html>`, wantErr: "not a JSON object"},
+		{name: "empty", body: ``, wantErr: "empty body"},
+		{name: "trailing data", body: `{"data":[]} {}`, wantErr: "invalid"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			r, err := pip.DecodePage([]byte(tc.body))
+			r, err := pip.DecodePage([]byte(tc.body), tc.field, tc.after)
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("DecodePage = %v, want an error saying %q", err, tc.wantErr)
+				}
+				if errors.Is(err, poll.ErrPermanent) != tc.permanent {
+					t.Errorf("errors.Is(%v, poll.ErrPermanent) = %v, want %v", err, !tc.permanent, tc.permanent)
 				}
 				return
 			}
@@ -472,11 +524,63 @@ func TestDecodePage(t *testing.T) {
 			if r.ExportedThrough != nil {
 				through = *r.ExportedThrough
 			}
-			if len(r.Data) != tc.n || through != tc.through {
-				t.Errorf("got %d sessions through %q, want %d through %q", len(r.Data), through, tc.n, tc.through)
+			if len(r.Sessions) != tc.n || r.RecordsKey != tc.key || through != tc.through {
+				t.Errorf("got %d sessions under %q through %q, want %d under %q through %q", len(r.Sessions), r.RecordsKey, through, tc.n, tc.key, tc.through)
+			}
+			for _, item := range r.Sessions {
+				if !bytes.Contains([]byte(tc.body), item) {
+					t.Errorf("session %s is not the bytes of the body", item)
+				}
 			}
 		})
 	}
+}
+
+// TestClientFindsTheRecordsUnderAnyKey: the simulator serving its list under another key
+// (Readings.RecordsKey) is read as it is, found or named; a body the client cannot read is a
+// permanent error naming the keys, asked for once.
+func TestClientFindsTheRecordsUnderAnyKey(t *testing.T) {
+	for _, tc := range []struct{ key, field string }{{"sessions", ""}, {"records", "records"}, {"data", ""}} {
+		t.Run(tc.key+" "+tc.field, func(t *testing.T) {
+			s := newSim(sim.Options{Seed: 1, Records: 4, Now: providertest.Fixed(testNow), Readings: sim.Readings{RecordsKey: tc.key}})
+			cfg := staticConfig(inMemory)
+			cfg.RecordsField = tc.field
+			page, err := newClient(t, cfg, providertest.HandlerClient(s)).Invoicing(t.Context(), "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			ids, _ := pip.SimSessions(s)
+			if len(page.Sessions) != len(ids) || page.ExportedThrough == "" {
+				t.Fatalf("%d sessions through %q, want the simulator's %d", len(page.Sessions), page.ExportedThrough, len(ids))
+			}
+		})
+	}
+	t.Run("several candidates", func(t *testing.T) {
+		rec := record(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Write([]byte(`{"exportedThrough":"2026-11-20T10:00:00Z","items":[{"sessionId":"a"}],"sessions":[{"sessionId":"b"}]}`))
+		}))
+		_, err := newClient(t, staticConfig(inMemory), providertest.HandlerClient(rec)).Invoicing(t.Context(), "2026-11-19T10:00:00Z")
+		if !errors.Is(err, poll.ErrPermanent) {
+			t.Fatalf("Invoicing = %v, want poll.ErrPermanent", err)
+		}
+		for _, want := range []string{`"items", "sessions"`, "PIP_RECORDS_FIELD", "GET " + inMemory + "/v1/data-export/posten/invoicing?completedAfter="} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("error %q does not say %q", err, want)
+			}
+		}
+		if rec.total() != 1 {
+			t.Errorf("%d requests: a body of an unreadable shape is not retried", rec.total())
+		}
+	})
+	t.Run("the simulator's other key under a field set to data", func(t *testing.T) {
+		s := newSim(sim.Options{Seed: 1, Records: 4, Now: providertest.Fixed(testNow), Readings: sim.Readings{RecordsKey: "sessions"}})
+		cfg := staticConfig(inMemory)
+		cfg.RecordsField = "data"
+		_, err := newClient(t, cfg, providertest.HandlerClient(s)).Invoicing(t.Context(), "")
+		if !errors.Is(err, poll.ErrPermanent) || !strings.Contains(err.Error(), `no field "data"`) || !strings.Contains(err.Error(), `"sessions" (array of `) {
+			t.Fatalf("Invoicing = %v, want a permanent error naming the keys seen", err)
+		}
+	})
 }
 
 func TestDecodeErrorSeedExamples(t *testing.T) {
@@ -523,19 +627,23 @@ func FuzzDecodePage(f *testing.F) {
 		f.Add(providertest.Testdata(f, "getposteninvoicingdata_"+name+".json"))
 	}
 	for _, s := range []string{``, `null`, `[]`, `{}`, `{"data":null}`, `{"data":[1,"x",null]}`, `[1,{"a":`,
-		`{"data":[],"exportedThrough":""}`, `{"data":[],"exportedThrough":"2023-01-01T12:00:00"}`, ` {"data":[]} trailing`} {
+		`{"data":[],"exportedThrough":""}`, `{"data":[],"exportedThrough":"2023-01-01T12:00:00"}`, ` {"data":[]} trailing`,
+		`{"sessions":[{"a":1}],"links":[{"rel":"x"}]}`, `{"exportedThrough":"2023-01-01T12:00:00Z","a":[],"b":[]}`, `{"items":[{},7],"n":[1]}`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		r, err := pip.DecodePage(body)
-		again, err2 := pip.DecodePage(body)
-		if (err == nil) != (err2 == nil) || len(r.Data) != len(again.Data) {
+		r, err := pip.DecodePage(body, "", "")
+		again, err2 := pip.DecodePage(body, "", "")
+		if (err == nil) != (err2 == nil) || len(r.Sessions) != len(again.Sessions) || r.RecordsKey != again.RecordsKey {
 			t.Fatal("decoding is not deterministic")
+		}
+		if named, err3 := pip.DecodePage(body, "data", ""); err == nil && r.RecordsKey == "data" && (err3 != nil || len(named.Sessions) != len(r.Sessions)) {
+			t.Fatalf("the list found under data differs from PIP_RECORDS_FIELD=data: %v", err3)
 		}
 		if err != nil {
 			return
 		}
-		for _, item := range r.Data {
+		for _, item := range r.Sessions {
 			if !json.Valid(item) || !bytes.Contains(body, item) {
 				t.Fatalf("data item %q is not valid JSON taken from the body", item)
 			}
@@ -551,6 +659,21 @@ func FuzzDecodePage(f *testing.F) {
 			_ = e.Error()
 		}
 	})
+}
+
+// BenchmarkDecodePage decodes a full page of 1000 sessions, the poller's hot path per request.
+func BenchmarkDecodePage(b *testing.B) {
+	page := make([]json.RawMessage, 1000)
+	for i := range page {
+		page[i], _ = json.Marshal(map[string]string{"sessionId": fmt.Sprintf("0b6f3c1e-8d2a-4e57-9a0c-%012d", i), "pipId": "PIP-10231", "storeNumber": "2130", "completedAt": "2026-11-20T10:00:00Z"})
+	}
+	body, _ := json.Marshal(map[string]any{"exportedThrough": "2026-11-20T10:00:00Z", "data": page})
+	b.SetBytes(int64(len(body)))
+	for b.Loop() {
+		if _, err := pip.DecodePage(body, "", ""); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
 
 func TestConfigValidate(t *testing.T) {
@@ -579,6 +702,9 @@ func TestConfigValidate(t *testing.T) {
 			"--pip-page-size/PIP_PAGE_SIZE must be ≥ 1, got -1", `--pip-start-after/PIP_START_AFTER must be an ISO 8601 date-time like 2026-01-01T00:00:00Z, got "2023-01-01"`,
 			"--pip-max-page-bytes/PIP_MAX_PAGE_BYTES must be ≥ 1024, got 10", `--pip-token-auth-style/PIP_TOKEN_AUTH_STYLE must be header or params, got "cookie"`,
 		}},
+		{"records field named after the cursor", func(c *pip.Config) { c.RecordsField = "exportedThrough" },
+			[]string{"--pip-records-field/PIP_RECORDS_FIELD must name the record list, not the cursor field exportedThrough"}},
+		{"records field", func(c *pip.Config) { c.RecordsField = "sessions" }, nil},
 		{"base URL with a password stays hidden", func(c *pip.Config) { c.BaseURL = "http://u:hunter2@x?q=1" },
 			[]string{"must not carry a query, got http://u:xxxxx@x?q=1"}},
 	}
@@ -609,6 +735,9 @@ func TestProviderNewSourceFromSettings(t *testing.T) {
 	}
 	if strings.Contains(err.Error(), pip.SimAccessToken) || strings.Contains(err.Error(), pip.SimClientSecret) {
 		t.Errorf("the error shows a secret: %v", err)
+	}
+	if _, err := p.NewSource(v.With("pip-records-field", "exportedThrough"), nil); !errors.Is(err, config.ErrInvalid) || !strings.Contains(err.Error(), "PIP_RECORDS_FIELD") {
+		t.Fatalf("NewSource with PIP_RECORDS_FIELD=exportedThrough: %v; want an error naming the setting", err)
 	}
 	static := v.With("pip-token-url", "", "pip-client-id", "", "pip-client-secret", "", "pip-access-token", pip.SimAccessToken)
 	if _, err := p.NewSource(static, nil); err != nil {

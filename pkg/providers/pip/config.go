@@ -41,6 +41,7 @@ const (
 	settingPageSize     = "pip-page-size"
 	settingStartAfter   = "pip-start-after"
 	settingMaxPageBytes = "pip-max-page-bytes"
+	settingRecordsField = "pip-records-field"
 )
 
 // How errors name the two ways to authenticate.
@@ -79,6 +80,8 @@ func Settings() []config.Setting {
 			Usage: "completedAfter of the very first poll (ISO 8601, e.g. 2026-01-01T00:00:00Z); empty: from the beginning"},
 		{Name: settingMaxPageBytes, Env: "PIP_MAX_PAGE_BYTES", Kind: config.Int, Default: fmt.Sprint(DefaultMaxPageBytes), Min: 1024,
 			Usage: "largest response body accepted for one page, in bytes"},
+		{Name: settingRecordsField, Env: "PIP_RECORDS_FIELD",
+			Usage: "key of the record list in the response body (e.g. sessions); empty: the one array of objects in the body, whatever its key"},
 	}
 }
 
@@ -104,6 +107,9 @@ type Config struct {
 	// (ISO 8601 date-time); empty means from the beginning.
 	StartAfter   string
 	MaxPageBytes int64 // largest accepted response body; default DefaultMaxPageBytes
+	// RecordsField is the key of the record list in a response body; the seed does not name
+	// it. Empty means the body's one array of objects, whatever its key.
+	RecordsField string
 	// Backoff tunes the retries of one request (not a setting); zero uses poll's defaults.
 	Backoff poll.Backoff
 }
@@ -121,6 +127,7 @@ func configFromValues(v config.Values) Config {
 		PageSize:       v.Int(settingPageSize),
 		StartAfter:     v.String(settingStartAfter),
 		MaxPageBytes:   int64(v.Int(settingMaxPageBytes)),
+		RecordsField:   v.String(settingRecordsField),
 	}
 }
 
@@ -200,6 +207,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxPageBytes < 1024 {
 		bad(settingMaxPageBytes, "must be ≥ 1024, got %d", c.MaxPageBytes)
+	}
+	if c.RecordsField == fieldExportedThrough {
+		bad(settingRecordsField, "must name the record list, not the cursor field %s", fieldExportedThrough)
 	}
 	return errors.Join(errs...)
 }

@@ -1,7 +1,8 @@
 // Package pip ingests completed PIP sessions from Mobai's PIP data export API (the Posten
 // invoicing export): a client with OAuth2 bearer authentication, a poll source whose
-// completedAfter cursor neither loses nor repeats sessions sharing one completion time, the
-// pure mapping to charging_session.v1 events, and a simulator serving the same API.
+// completedAfter cursor neither loses nor repeats sessions sharing one completion time (and
+// reports as a gap a tie larger than a page, which the API cannot return), the pure mapping to
+// charging_session.v1 events, and a simulator serving the same API.
 //
 // The specification is the seed document seeds/000_6d2fc0190498ce94.txt ("PIP - Data Export
 // API", DataExport, getPostenInvoicingData). Each session becomes one raw record on
@@ -41,10 +42,25 @@
 //     timestamp"; the names are sessionId, pipId, storeNumber and completedAt (camelCase like
 //     the cursor field, as the seeds README suggests). Ids may be JSON strings or numbers.
 //     Every record is kept byte for byte, unknown fields included.
-//   - Response body (PostenExportResponseList): an object {"exportedThrough": <date-time or
-//     null>, "data": [sessions]}. The seed names exportedThrough only; "data" is this package's
-//     choice for the list. A bare JSON array is accepted as the sessions without
-//     exportedThrough.
+//   - Response body (PostenExportResponseList): an object with "exportedThrough" (a date-time
+//     or null) and the list of sessions. The seed names exportedThrough only, never the list's
+//     key, so the list is found, not assumed: it is the field PIP_RECORDS_FIELD names when set
+//     (--pip-records-field), else the one top-level array that holds objects, whatever its key
+//     ("data", "sessions", "items" …; its items that are not objects are kept too, and become
+//     unmappable downstream). Other fields, arrays of strings and empty arrays beside it are
+//     ignored. A bare JSON array is accepted as the sessions without exportedThrough. Each
+//     session is kept as the exact bytes the API sent, never re-encoded.
+//   - Which bodies are empty pages. A body whose list cannot be found is an empty page only
+//     when it claims nothing: exportedThrough is absent, null, or not after the completedAfter
+//     sent. Then several empty arrays, no array at all, or a PIP_RECORDS_FIELD left out are all
+//     read as "no sessions", and the cursor stays (so nothing can be skipped by the reading: a
+//     later page with sessions is read, or refused, then). One empty array is the list, empty,
+//     whatever exportedThrough says (a server may advance it as a watermark). Refused, as an
+//     error wrapping poll.ErrPermanent that names every key of the body with its kind (so an
+//     operator can set PIP_RECORDS_FIELD), and not retried: several arrays of objects; no list
+//     in a body whose exportedThrough moved past completedAfter (several empty arrays, no
+//     array, only arrays of strings or numbers, a list nested in an object); a PIP_RECORDS_FIELD
+//     that is missing from such a body, or is not an array.
 //   - completedAfter is exclusive ("sessions completed after this timestamp"), absent on the
 //     first request ("from the beginning"; PIP_START_AFTER sets another start).
 //   - exportedThrough is read by its name: the completion time through which the export is
@@ -57,9 +73,10 @@
 //     the group before, so the next page repeats the group's first sessions. A group larger
 //     than a page cannot be paged through with an exclusive timestamp cursor at all: re-reading
 //     from the time before it returns its first page forever, and passing its time skips the
-//     rest. The only reading under which the documented API can export it is that the server
-//     returns such a group whole, above the limit, with exportedThrough at its time; that is
-//     what the simulator does ("maximum 1000" then holds for every page but those).
+//     rest. A server may return such a group whole, above the limit, with exportedThrough at
+//     its time (the simulator's default); or it may keep the limit, and then the group's
+//     sessions beyond its first page cannot be read by any client (Readings.TieBeyondPage). The
+//     source handles both: see "Ties larger than a page" below.
 //   - Time stamps are compared as instants; the source sends back the exact text the API wrote
 //     (exportedThrough or a completedAt), never a reformatted one. Stamps without an offset are
 //     ordered as UTC by the source but are unmappable (the seed's examples all carry one).
@@ -83,17 +100,29 @@
 // either, as long as the group is smaller than a page; a server reading completedAfter
 // inclusively costs re-sent sessions, not duplicates.
 //
-// A page filled by one group (PIP_PAGE_SIZE or more sessions sharing one time) moves the
-// cursor to that time only when exportedThrough says it is exported through (the simulator's
-// whole-group page). A server that cut such a group and still reported exportedThrough at its
-// time would lose the group's rest: no response tells that apart from a whole group of exactly
-// a page, so the reading above is trusted there. A full page that brings no new session and
-// does not move the cursor stops Fetch with an error matching poll.ErrPermanent that carries
-// the request, rather than looping or skipping sessions: that is where a server that cuts such
-// a group without an exportedThrough ends up, or an inclusive server whose two neighbouring
-// groups exceed a page. Each full page either moves the cursor forward or emits new sessions,
-// so Fetch ends. A page with fewer than PIP_PAGE_SIZE sessions ends the poll; its last
-// completion time (or exportedThrough, if earlier) becomes the cursor. A record carries the
+// A full page that brings no new session and does not move the cursor stops Fetch with an
+// error matching poll.ErrPermanent that carries the request, rather than looping or skipping
+// sessions: that is where an API reading completedAfter inclusively ends up when the group at
+// the cursor and the next one exceed a page. Each full page either moves the cursor forward or
+// emits new sessions, so Fetch ends. A page with fewer than PIP_PAGE_SIZE sessions ends the
+// poll; its last completion time (or exportedThrough, if earlier) becomes the cursor.
+//
+// # Ties larger than a page
+//
+// A full page whose sessions all completed at one time T, later than the cursor, is a tie the
+// API cannot page through. When the page holds more than PIP_PAGE_SIZE sessions and
+// exportedThrough is at (or after) T, the API went above its limit to return the tie whole:
+// the cursor moves to T. Otherwise every session of the page not emitted before is emitted,
+// then a gap record: poll.Record{Gap: &poll.Gap{Kind: poll.GapTie, Resource: "invoicing",
+// At: T, Read: <sessions at T emitted, this page's and an earlier page's>, Detail: …}}, whose
+// checkpoint is after T with nothing pending; the poll goes on with completedAfter=T. The
+// scheduler records the gap (poller_gaps, chargeline_poller_gaps_total, a WARN line) before
+// the checkpoint may pass it, so the sessions that could not be read are reported, never
+// skipped silently and never looped on; a poll resumed before the gap was recorded reads the
+// tie's page again and reports the same gap (same instant, same key). A tie of exactly
+// PIP_PAGE_SIZE sessions is reported too (Read = PIP_PAGE_SIZE, nothing actually lost): no
+// response tells it apart from a larger one. PIP_PAGE_SIZE must therefore be the API's real
+// limit: set lower, a cut page of a tie holds more than PIP_PAGE_SIZE and is taken for whole. A record carries the
 // checkpoint that holds once it is durable (only every 100th inside a group of more than 100
 // pending ids, since each such checkpoint lists the group), and a marker follows a page whose
 // end moves it further.
@@ -120,4 +149,7 @@
 // NewSimulator serves the export and a token endpoint (POST /oauth/token) from deterministic
 // data, with ties on purpose: five sessions sharing a completion time across the first page
 // boundary and a group of PageSize+3 further on; see NewSimulator and Provider.SimPageSize.
+// Two other readings of the seed (sim.Readings): RecordsKey serves the list under another key,
+// TieBeyondPage keeps the page limit for a group of PageSize + PageSize/5 sessions, whose
+// sessions beyond its first page its Truth counts as Unreadable, with the instant in Gaps.
 package pip

@@ -203,11 +203,11 @@ func TestMapSimulatorSessionsValidate(t *testing.T) {
 	after, mapped := "", map[string]bool{}
 	for {
 		resp := call(t, s, "GET", exportURL+"?completedAfter="+after, nil, "")
-		page, err := pip.DecodePage(resp.body)
+		page, err := pip.DecodePage(resp.body, "", after)
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, item := range page.Data {
+		for _, item := range page.Sessions {
 			mapped[mapOne(t, item).ID] = true
 		}
 		if page.ExportedThrough == nil || *page.ExportedThrough == after {

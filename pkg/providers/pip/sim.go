@@ -1,6 +1,7 @@
 package pip
 
 import (
+	"bytes"
 	"cmp"
 	"encoding/json"
 	"fmt"
@@ -80,6 +81,13 @@ func (p Provider) SimEnv(baseURL string) map[string]string {
 // the group before, so the next page repeats them; a group larger than a page that starts a
 // page is returned whole, above the limit, with exportedThrough at its time.
 //
+// Other readings (opts.Readings): RecordsKey serves the list under that key instead of "data".
+// TieBeyondPage makes the planned large group PageSize + PageSize/5 sessions (1,200 at the
+// seed's 1,000) and the page limit strict for it too: a page starting with it holds its first
+// PageSize sessions with exportedThrough at its time, and the rest can never be read. Truth
+// then counts those as Unreadable (not in Records) and lists the tie's instant in Gaps;
+// SimReadableIDs lists the sessions that can be read.
+//
 // Auth: a bearer token, either SimAccessToken or one from the token endpoint (POST
 // SimTokenPath, grant_type=client_credentials, client id and secret by HTTP Basic or form),
 // valid for five minutes of opts.Now() (for Faults.TokenLifetime only, though still announced
@@ -98,13 +106,19 @@ func (p Provider) NewSimulator(opts sim.Options) sim.Simulator {
 		n = simDefaultRecords
 	}
 	s := &simulator{
-		now:      opts.Clock(),
-		faults:   opts.Faults,
-		pageSize: pageSize,
-		requests: map[string]int{},
-		tokens:   map[string]simToken{},
+		now:        opts.Clock(),
+		faults:     opts.Faults,
+		pageSize:   pageSize,
+		recordsKey: cmp.Or(opts.Readings.RecordsKey, "data"),
+		strict:     opts.Readings.TieBeyondPage,
+		requests:   map[string]int{},
+		tokens:     map[string]simToken{},
 	}
-	s.sessions = generate(opts.Seed, n, pageSize, utcDay(s.now()))
+	bigTie := pageSize + 3
+	if s.strict {
+		bigTie = pageSize + max(pageSize/5, 1) // 1,000 + 200 at the seed's page size
+	}
+	s.sessions = generate(opts.Seed, n, pageSize, bigTie, utcDay(s.now()))
 	mux := http.NewServeMux()
 	mux.HandleFunc(SimTokenPath, s.token)
 	mux.HandleFunc("/v1/data-export/{export}/invoicing", s.export)
@@ -116,9 +130,12 @@ func (p Provider) NewSimulator(opts sim.Options) sim.Simulator {
 }
 
 type simulator struct {
-	now      func() time.Time
-	faults   sim.Faults
-	pageSize int
+	now        func() time.Time
+	faults     sim.Faults
+	pageSize   int
+	recordsKey string // the key of the record list (Readings.RecordsKey)
+	// strict (Readings.TieBeyondPage): never more than a page, whole ties included.
+	strict   bool
 	sessions []simSession // sorted by (at, id)
 	handler  http.Handler
 
@@ -141,15 +158,72 @@ type simToken struct {
 
 func (s *simulator) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 
-// Truth counts the sessions completed by now. They carry no money, so Totals is empty.
+// Truth counts the sessions completed by now that a client can read: under
+// Readings.TieBeyondPage, the sessions of a tie beyond its first page are Unreadable, and the
+// tie's instant is a gap. They carry no money, so Totals is empty.
 func (s *simulator) Truth() sim.Truth {
-	t := sim.Truth{Records: s.visible(s.now()), Totals: map[string]string{}, Requests: map[string]int{}}
+	t := sim.Truth{Totals: map[string]string{}, Requests: map[string]int{}}
+	visible := s.sessions[:s.visible(s.now())]
+	for _, tie := range s.overPage(visible) {
+		t.Unreadable += tie.n - s.pageSize
+		t.Gaps = append(t.Gaps, tie.at.UTC().Format(time.RFC3339))
+	}
+	t.Records = len(visible) - t.Unreadable
+	t.IDs = slices.Sorted(slices.Values(SimReadableIDs(s)))
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for k, v := range s.requests {
 		t.Requests[k] = v
 	}
 	return t
+}
+
+// simTie is a group of sessions sharing one completion time: where it starts and its size.
+type simTie struct {
+	start, n int
+	at       time.Time
+}
+
+// overPage returns the ties of sessions that a strict simulator cannot serve whole: larger
+// than a page (none unless strict). Only the first page of each can be read, the sessions
+// first in (completedAt, sessionId) order.
+func (s *simulator) overPage(sessions []simSession) []simTie {
+	if !s.strict {
+		return nil
+	}
+	var out []simTie
+	for i := 0; i < len(sessions); {
+		j := i + 1
+		for j < len(sessions) && sessions[j].at.Equal(sessions[i].at) {
+			j++
+		}
+		if j-i > s.pageSize {
+			out = append(out, simTie{start: i, n: j - i, at: sessions[i].at})
+		}
+		i = j
+	}
+	return out
+}
+
+// SimReadableIDs returns the ids of the sessions a PIP simulator serves now that a client can
+// read, in export order: under Readings.TieBeyondPage the sessions of a tie beyond its first
+// page are left out. It is what a poll must deliver; s must come from Provider.NewSimulator.
+func SimReadableIDs(s sim.Simulator) []string {
+	ss := s.(*simulator)
+	visible := ss.sessions[:ss.visible(ss.now())]
+	skip := map[int]bool{}
+	for _, tie := range ss.overPage(visible) {
+		for i := tie.start + ss.pageSize; i < tie.start+tie.n; i++ {
+			skip[i] = true
+		}
+	}
+	ids := make([]string, 0, len(visible)-len(skip))
+	for i, x := range visible {
+		if !skip[i] {
+			ids = append(ids, x.id)
+		}
+	}
+	return ids
 }
 
 // visible is how many sessions completed at or before now (a prefix of s.sessions).
@@ -259,21 +333,34 @@ func (s *simulator) export(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 
 	page, through := s.page(raw != "", after)
-	resp := struct {
-		ExportedThrough *string           `json:"exportedThrough"`
-		Data            []json.RawMessage `json:"data"`
-	}{Data: make([]json.RawMessage, len(page))}
-	for i, ss := range page {
-		resp.Data[i] = ss.data
-	}
+	var exportedThrough *string
 	switch {
 	case !through.IsZero():
 		text := through.UTC().Format(time.RFC3339)
-		resp.ExportedThrough = &text
+		exportedThrough = &text
 	case raw != "":
-		resp.ExportedThrough = &raw // nothing new: the cursor stands
+		exportedThrough = &raw // nothing new: the cursor stands
 	}
-	writeJSON(w, http.StatusOK, resp)
+	// {"exportedThrough":…,"<records key>":[…]}, written by hand: the key is a reading, and
+	// the sessions are already JSON.
+	et, _ := json.Marshal(exportedThrough)
+	key, _ := json.Marshal(s.recordsKey)
+	var b bytes.Buffer
+	b.WriteString(`{"exportedThrough":`)
+	b.Write(et)
+	b.WriteByte(',')
+	b.Write(key)
+	b.WriteString(":[")
+	for i, ss := range page {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.Write(ss.data)
+	}
+	b.WriteString("]}")
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(b.Bytes())
 }
 
 // page returns the sessions of one response and its exportedThrough (zero: none to report).
@@ -302,6 +389,12 @@ func (s *simulator) page(hasAfter bool, after time.Time) ([]simSession, time.Tim
 	if first > 0 {
 		// Deliver what fits, but report only the groups before as exported through.
 		return cand[:p], cand[first-1].at
+	}
+	if s.strict {
+		// Readings.TieBeyondPage: the limit holds for a tie larger than a page too, and
+		// exportedThrough is the last session's time, as a server computing it from the page
+		// would say: the rest of the tie cannot be had with any completedAfter.
+		return cand[:p], last
 	}
 	// The group alone is larger than a page: return it whole, or nobody could page past it.
 	end := p
@@ -344,8 +437,9 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 type simPIP struct{ id, store string }
 
 // generate makes n sessions completing over simDays days from 7 days before today, sorted by
-// (completion time, id), with the two planned groups for pageSize.
-func generate(seed int64, n, pageSize int, today time.Time) []simSession {
+// (completion time, id), with the two planned groups for pageSize, the second of bigTie
+// sessions.
+func generate(seed int64, n, pageSize, bigTie int, today time.Time) []simSession {
 	rng := rand.New(rand.NewPCG(uint64(seed), simSeedStream))
 	pips := make([]simPIP, simPIPs)
 	for i := range pips {
@@ -354,7 +448,7 @@ func generate(seed int64, n, pageSize int, today time.Time) []simSession {
 			pips[i].store = pips[i-1].store // a store may host several PIPs
 		}
 	}
-	sizes := groupSizes(rng, n, pageSize)
+	sizes := groupSizes(rng, n, pageSize, bigTie)
 	span := int64(simDays * 24 * 60 * 60)
 	avgGap := max(span/int64(len(sizes)+1), 1)
 	at := today.AddDate(0, 0, -7)
@@ -381,17 +475,17 @@ func generate(seed int64, n, pageSize int, today time.Time) []simSession {
 
 // groupSizes splits n sessions into groups sharing a completion time: mostly single ones, one
 // in simTieOneIn of 2–3, plus a group of 5 across the first page boundary (from index
-// pageSize-2) and a group of pageSize+3 starting at index max(2·pageSize + pageSize/3, …),
-// each only when n leaves room for it.
-func groupSizes(rng *rand.Rand, n, pageSize int) []int {
+// pageSize-2) and a group of bigTie (larger than a page) starting at index
+// max(2·pageSize + pageSize/3, …), each only when n leaves room for it.
+func groupSizes(rng *rand.Rand, n, pageSize, bigTie int) []int {
 	special := map[int]int{}
 	tie := max(pageSize-2, 0)
 	if tie+5 <= n {
 		special[tie] = 5
 	}
 	big := max(2*pageSize+pageSize/3, tie+6)
-	if big+pageSize+3 <= n {
-		special[big] = pageSize + 3
+	if big+bigTie <= n {
+		special[big] = bigTie
 	}
 	var sizes []int
 	for i := 0; i < n; {

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -291,5 +292,65 @@ func TestSimulatorServesOnlyCompletedSessions(t *testing.T) {
 	clk.Set(time.Date(2026, 11, 30, 0, 0, 0, 0, time.UTC))
 	if late := served(); late <= early || late != 300 || s.Truth().Records != 300 {
 		t.Fatalf("later: served %d sessions (was %d), Truth says %d of 300", late, early, s.Truth().Records)
+	}
+}
+
+func TestSimulatorServesTheListUnderRecordsKey(t *testing.T) {
+	opts := sim.Options{Seed: 1, Records: 50, Now: providertest.Fixed(testNow)}
+	plain := call(t, newSim(opts), http.MethodGet, exportURL, nil, "")
+	opts.Readings.RecordsKey = "sessions"
+	other := call(t, newSim(opts), http.MethodGet, exportURL, nil, "")
+	var a, b map[string]json.RawMessage
+	if err := json.Unmarshal(plain.body, &a); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(other.body, &b); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := b["data"]; ok || !bytes.Equal(a["data"], b["sessions"]) || !bytes.Equal(a["exportedThrough"], b["exportedThrough"]) || len(b) != 2 {
+		t.Errorf("with RecordsKey sessions the body is %s; want the same list under sessions, no data", other.body)
+	}
+}
+
+func TestSimulatorTieBeyondPage(t *testing.T) {
+	clk := providertest.NewClock(testNow)
+	s := newSim(sim.Options{Seed: 4, Records: 40, Now: clk.Now, Readings: sim.Readings{TieBeyondPage: true}})
+	clk.Set(testNow.Add(7 * 24 * time.Hour)) // every session has completed
+	all, allAt := pip.SimSessions(s)
+	sizes := tieGroups(allAt)
+	big := testPageSize + testPageSize/5
+	if slices.Max(sizes) != big || len(all) != 40 {
+		t.Fatalf("%d sessions in groups %v, want one of %d", len(all), sizes, big)
+	}
+	truth := s.Truth()
+	tie := allAt[2*testPageSize+testPageSize/3] // where the planned large group starts
+	if truth.Unreadable != big-testPageSize || truth.Records != 40-truth.Unreadable || !slices.Equal(truth.Gaps, []string{tie}) {
+		t.Fatalf("truth %+v, want %d unreadable and the gap at %s", truth, big-testPageSize, tie)
+	}
+
+	// Paging by exportedThrough never gets more than a page, the tie's page included, and
+	// delivers exactly the readable sessions.
+	var delivered []string
+	after := ""
+	for range len(all) {
+		ids, at, through := exportPage(t, s, after)
+		if len(ids) > testPageSize {
+			t.Fatalf("page after %q holds %d sessions", after, len(ids))
+		}
+		if len(ids) == testPageSize && at[0] == tie && at[len(at)-1] == tie && (through == nil || *through != tie) {
+			t.Errorf("the tie's page says exportedThrough %v, want %s", through, tie)
+		}
+		for _, id := range ids {
+			if !slices.Contains(delivered, id) {
+				delivered = append(delivered, id)
+			}
+		}
+		if len(ids) < testPageSize {
+			break
+		}
+		after = *through
+	}
+	if want := pip.SimReadableIDs(s); !slices.Equal(delivered, want) || len(want) != truth.Records {
+		t.Errorf("delivered %d sessions, readable %d, truth %d", len(delivered), len(want), truth.Records)
 	}
 }

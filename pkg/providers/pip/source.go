@@ -51,9 +51,11 @@ func (s *Source) Scopes(context.Context) ([]string, error) { return []string{s.c
 // id is in the checkpoint, or it completed at or before the cursor) is skipped when the API
 // sends it again. Records carry the checkpoint valid once they are durable (see
 // checkpointEvery); a marker follows a page whose end moves the checkpoint further. Record.ID
-// is the sessionId (a hash-based stand-in when a record has none). Errors from the API, a bad
-// checkpoint (poll.ErrPermanent), a page out of completedAt order or an API that cannot page
-// past a group of sessions (poll.ErrPermanent, with the request), or from emit stop Fetch.
+// is the sessionId (a hash-based stand-in when a record has none). A full page of sessions
+// that all completed at one time is followed by a gap record (poll.GapTie, see the package
+// doc) and the poll goes on after that time. Errors from the API, a bad checkpoint
+// (poll.ErrPermanent), a page out of completedAt order or an API that cannot page past a group
+// of sessions (poll.ErrPermanent, with the request), or from emit stop Fetch.
 func (s *Source) Fetch(ctx context.Context, scope string, from poll.Checkpoint, emit func(poll.Record) error) error {
 	if scope != s.cfg.Export {
 		return fmt.Errorf("pip: scope %q is not the export --%s/PIP_EXPORT (%q): %w", scope, settingExport, s.cfg.Export, poll.ErrPermanent)
@@ -113,10 +115,14 @@ type pageRecord struct {
 // group may be cut by the page limit (the API has no second sort key to resume inside it),
 // so a full page moves the cursor only to the group before its last, and the ids of the last
 // group stay in the checkpoint; the next request re-reads that group and skips those ids.
-// A page filled by one group (at least a page of sessions share T) moves the cursor to T only
-// when exportedThrough says T is exported through; otherwise the API cannot page past T and
-// Fetch fails rather than loop. Every cursor is also capped by exportedThrough, which the API
-// documents as the next completedAfter: the source never claims more than the API does.
+// A full page whose sessions past the cursor all share one time T (a tie of at least a page)
+// cannot be paged through: the API returns at most a page after any completedAfter. If the API
+// went above its limit (more than PageSize sessions) and says T is exported through, the group
+// is whole and the cursor moves to T. Otherwise the sessions read are emitted, then a gap
+// record (poll.GapTie at T, how many of the tie were read) whose checkpoint is after T, and
+// the poll goes on there: reported, never looped on nor skipped silently. Every other cursor
+// is capped by exportedThrough, which the API documents as the next completedAfter: the
+// source never claims more than the API does.
 func (s *Source) consume(pos position, page Page, emit func(poll.Record) error) (position, bool, error) {
 	recs, err := readPage(page)
 	if err != nil {
@@ -179,6 +185,11 @@ func (s *Source) consume(pos position, page Page, emit func(poll.Record) error) 
 	}
 
 	full := len(recs) >= s.cfg.PageSize
+	// oneGroup: every session of the full page completed at group, so no completedAfter the
+	// API accepts can return the sessions of group beyond this page. (A page that also repeats
+	// sessions at the cursor, from an API reading completedAfter inclusively, is not one: it
+	// ends below with the error for an API that cannot page past a time.)
+	oneGroup := full && group.after(pos.after) && groupLen == len(recs)
 	var proven stamp // every session completed at or before it has been received
 	switch {
 	case len(recs) == 0:
@@ -187,8 +198,15 @@ func (s *Source) consume(pos position, page Page, emit func(poll.Record) error) 
 		proven = group // the page holds everything the export has after pos.after
 	case prevGroup.after(pos.after):
 		proven = prevGroup // the last group may be cut: read it again
-	case groupLen >= s.cfg.PageSize && group.after(pos.after) && through != nil && !group.after(*through):
-		proven = group // one group fills the page and the API says it is exported through
+	case oneGroup && len(recs) > s.cfg.PageSize && through != nil && !group.after(*through):
+		proven = group // the API went above its limit to return the group whole, and says so
+	case oneGroup:
+		// The tie is cut by the page limit for good: report what was read as a gap, then go
+		// on after it, uncapped (the API may well say it is not exported through the tie).
+		if err := s.tieGap(pos, &cur, group, len(recs), groupLen, through, emit); err != nil {
+			return position{}, false, err
+		}
+		return cur, true, nil
 	default:
 		proven = pos.after
 	}
@@ -213,6 +231,39 @@ func (s *Source) consume(pos position, page Page, emit func(poll.Record) error) 
 			page.Request, len(recs), said, group.text, poll.ErrPermanent)
 	}
 	return cur, true, nil
+}
+
+// tieGap emits the gap record of a tie that fills a whole page (at least PageSize sessions
+// completed at tie): the API returns at most a page after a completedAfter and has no other
+// parameter, so the tie's sessions beyond the page can never be asked for. Read counts the
+// tie's sessions emitted (this page's and those an earlier page of this tie delivered); the
+// gap carries the checkpoint after tie, which cur moves to.
+func (s *Source) tieGap(pos position, cur *position, tie stamp, n, tied int, through *stamp, emit func(poll.Record) error) error {
+	read := 0
+	for _, at := range cur.seen {
+		if !at.after(tie) && !tie.after(at) {
+			read++
+		}
+	}
+	said := "no exportedThrough"
+	if through != nil {
+		said = "exportedThrough " + through.text
+	}
+	after := pos.after.text
+	if after == "" {
+		after = "(from the beginning)"
+	}
+	cur.advance(tie)
+	g := &poll.Gap{
+		Kind: poll.GapTie, Resource: Resource, At: tie.t, Read: read,
+		Detail: fmt.Sprintf("completedAfter %s returned a full page (%d sessions, --%s/PIP_PAGE_SIZE %d) whose %d sessions after it all completed at %s, with %s: "+
+			"at least that many share the instant and the API cannot be asked for the rest; %d of them read, the poll goes on after %s",
+			after, n, settingPageSize, s.cfg.PageSize, tied, tie.text, said, read, tie.text),
+	}
+	if err := emit(poll.Record{Resource: Resource, Gap: g, Next: cur.encode()}); err != nil {
+		return fmt.Errorf("emit gap at %s: %w", tie.text, err)
+	}
+	return nil
 }
 
 // readPage reads each session's id and completion time and checks the documented order.

@@ -110,6 +110,9 @@ func TestSourceTieAcrossThePageBoundaryAndTieLargerThanAPage(t *testing.T) {
 
 	recs := fetchAll(t, src, "")
 	checkExactly(t, dataIDs(recs), want)
+	if g := gaps(recs); len(g) != 0 {
+		t.Errorf("gaps %+v: the group of nine was returned whole", g)
+	}
 
 	// The first page ended inside the group of five (sessions 4–8), so the second request
 	// started before it; the group of nine was returned whole, above the page size.
@@ -254,13 +257,18 @@ func TestSourceStartAfter(t *testing.T) {
 
 // otherServer serves sessions under readings of the seed other than the simulator's: pages
 // cut at exactly pageSize wherever that falls, exportedThrough the last session's time (or
-// left out), completedAfter exclusive or inclusive. It accepts any bearer token.
+// left out, or the last time it has delivered whole), completedAfter exclusive or inclusive.
+// It accepts any bearer token.
 type otherServer struct {
 	sessions  []otherSession // in completion order
 	pageSize  int
 	inclusive bool
 	noThrough bool
-	requests  int
+	// honest: exportedThrough is the last completion time whose sessions have all been
+	// delivered (before a group the page cuts), or completedAfter as sent.
+	honest   bool
+	requests int
+	asked    []string // completedAfter of each request
 }
 
 type otherSession struct {
@@ -291,25 +299,37 @@ func (o *otherServer) ids() []string {
 
 func (o *otherServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	o.requests++
+	v := r.URL.Query().Get("completedAfter")
+	o.asked = append(o.asked, v)
 	var after time.Time
-	if v := r.URL.Query().Get("completedAfter"); v != "" {
+	if v != "" {
 		after, _ = time.Parse(time.RFC3339, v)
 	}
 	var page []json.RawMessage
-	var last string
+	var last, whole string
 	for _, s := range o.sessions {
 		if !after.IsZero() && (s.at.Before(after) || (!o.inclusive && s.at.Equal(after))) {
 			continue
 		}
+		at := s.at.Format(time.RFC3339)
 		if len(page) == o.pageSize {
+			if at == last {
+				last = whole // the page cut this group
+			}
 			break
 		}
-		last = s.at.Format(time.RFC3339)
-		b, _ := json.Marshal(map[string]string{"sessionId": s.id, "pipId": "PIP-1", "storeNumber": "1", "completedAt": last})
+		if at != last {
+			whole = last
+		}
+		last = at
+		b, _ := json.Marshal(map[string]string{"sessionId": s.id, "pipId": "PIP-1", "storeNumber": "1", "completedAt": at})
 		page = append(page, b)
 	}
 	body := map[string]any{"data": page}
-	if !o.noThrough && last != "" {
+	switch {
+	case o.honest && last == "":
+		body["exportedThrough"] = v
+	case o.honest || !o.noThrough && last != "":
 		body["exportedThrough"] = last
 	}
 	b, _ := json.Marshal(body)
@@ -341,16 +361,218 @@ func TestSourceUnderOtherReadingsOfTheAPI(t *testing.T) {
 	}
 }
 
+// gaps returns the gap records of recs.
+func gaps(recs []poll.Record) []poll.Gap {
+	var out []poll.Gap
+	for _, r := range recs {
+		if r.Gap != nil {
+			if r.Data != nil || r.Next == "" {
+				panic("a gap record carries data or no checkpoint")
+			}
+			out = append(out, *r.Gap)
+		}
+	}
+	return out
+}
+
+// stampOf parses a completion time the tests wrote.
+func stampOf(t *testing.T, s string) time.Time {
+	t.Helper()
+	at, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return at
+}
+
+func TestSourceTieSplitByAPageBoundaryIsReadWhole(t *testing.T) {
+	// Pages of six; the group of four (s01) starts at the fifth session: the first page ends
+	// inside it. Whatever exportedThrough says, the next request starts just before the
+	// group (at s00's time) and the two sessions already emitted are dropped.
+	for _, tc := range []struct {
+		name   string
+		server *otherServer
+	}{
+		{"exportedThrough at the cut group", &otherServer{sessions: tiedSessions(4, 4, 3), pageSize: 6}},
+		{"exportedThrough before the cut group", &otherServer{sessions: tiedSessions(4, 4, 3), pageSize: 6, honest: true}},
+		{"no exportedThrough", &otherServer{sessions: tiedSessions(4, 4, 3), pageSize: 6, noThrough: true}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			src := newSource(t, staticConfig(inMemory), providertest.HandlerClient(tc.server))
+			recs := fetchAll(t, src, "")
+			checkExactly(t, dataIDs(recs), tc.server.ids())
+			if g := gaps(recs); len(g) != 0 {
+				t.Errorf("gaps %+v for a tie that fits in a page", g)
+			}
+			at := func(i int) string { return tc.server.sessions[i].at.Format(time.RFC3339) }
+			if want := []string{"", at(3), at(7)}; !slices.Equal(tc.server.asked, want) {
+				t.Errorf("completedAfter asked %q, want %q: from the beginning, just before the cut group, after it", tc.server.asked, want)
+			}
+		})
+	}
+}
+
+func TestSourceTieLargerThanAPageIsOneGap(t *testing.T) {
+	// Pages of six. In each case one instant is shared by more sessions than a page holds (or
+	// by exactly a page, which no response tells apart from more): the sessions a page can
+	// hold are emitted, then one gap at that instant saying how many were read, and the poll
+	// goes on after it. Requests never repeat a completedAfter.
+	tests := []struct {
+		name   string
+		server *otherServer
+		tie    int // index of the group sharing the instant
+		read   int // sessions of it read
+	}{
+		{"tie after a page boundary, exportedThrough at the tie", &otherServer{sessions: tiedSessions(2, 8, 3), pageSize: 6}, 1, 6},
+		{"tie after a page boundary, exportedThrough before it", &otherServer{sessions: tiedSessions(2, 8, 3), pageSize: 6, honest: true}, 1, 6},
+		{"tie after a page boundary, no exportedThrough", &otherServer{sessions: tiedSessions(2, 8, 3), pageSize: 6, noThrough: true}, 1, 6},
+		{"tie first in the export", &otherServer{sessions: tiedSessions(20, 1), pageSize: 6}, 0, 6},
+		{"tie last in the export", &otherServer{sessions: tiedSessions(1, 1, 7), pageSize: 6}, 2, 6},
+		{"tie of exactly a page", &otherServer{sessions: tiedSessions(1, 6, 1), pageSize: 6}, 1, 6},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			src := newSource(t, staticConfig(inMemory), providertest.HandlerClient(tc.server))
+			recs := fetchAll(t, src, "")
+			// Expected: every session but those of the tie after its first tc.read (the
+			// server's order within the tie).
+			var instant time.Time
+			var want, lost []string
+			g, inTie := 0, 0
+			for i, s := range tc.server.sessions {
+				if i > 0 && !s.at.Equal(tc.server.sessions[i-1].at) {
+					g++
+				}
+				if g == tc.tie {
+					instant = s.at
+					if inTie++; inTie > tc.read {
+						lost = append(lost, s.id)
+						continue
+					}
+				}
+				want = append(want, s.id)
+			}
+			checkExactly(t, dataIDs(recs), want)
+			got := gaps(recs)
+			if len(got) != 1 {
+				t.Fatalf("gaps %+v, want one", got)
+			}
+			if g := got[0]; g.Kind != poll.GapTie || g.Resource != pip.Resource || !g.At.Equal(instant) || g.Read != tc.read || !strings.Contains(g.Detail, instant.Format(time.RFC3339)) {
+				t.Errorf("gap %+v, want a tie of invoicing at %s with %d read", g, instant, tc.read)
+			}
+			// The gap's checkpoint is after the instant, with nothing pending.
+			for _, r := range recs {
+				if r.Gap != nil {
+					after, pending, err := pip.ParseCheckpoint(r.Next)
+					if err != nil || after != instant.Format(time.RFC3339) || len(pending) != 0 {
+						t.Errorf("gap checkpoint %s: completedAfter %q, pending %v, %v; want after %s", r.Next, after, pending, err, instant.Format(time.RFC3339))
+					}
+				}
+			}
+			for i, a := range tc.server.asked {
+				if slices.Contains(tc.server.asked[:i], a) {
+					t.Errorf("completedAfter %q asked twice: %q", a, tc.server.asked)
+				}
+			}
+			// A re-poll from the last checkpoint neither reads the tie again nor reports it again.
+			again := fetchAll(t, src, lastCheckpoint(recs))
+			if len(dataIDs(again)) != 0 || len(gaps(again)) != 0 {
+				t.Errorf("re-poll emitted %v and gaps %+v", dataIDs(again), gaps(again))
+			}
+			t.Logf("lost (reported by the gap): %v", lost)
+		})
+	}
+}
+
+func TestSourceTieGapResumesFromEveryCheckpoint(t *testing.T) {
+	// Stop the poll at every record, the gap record included, and resume from the last
+	// durable checkpoint: every readable session exactly once, and the gap reported exactly
+	// once (a gap record not durable is reported again; a durable one moved the checkpoint).
+	server := &otherServer{sessions: tiedSessions(2, 8, 3), pageSize: 6}
+	src := newSource(t, staticConfig(inMemory), providertest.HandlerClient(server))
+	full := fetchAll(t, src, "")
+	want := dataIDs(full)
+	errStop := errors.New("stop")
+	for stop := 1; stop <= len(full); stop++ {
+		var before []poll.Record
+		n := 0
+		err := src.Fetch(t.Context(), pip.DefaultExport, "", func(r poll.Record) error {
+			before = append(before, r)
+			if r.Data != nil || r.Gap != nil {
+				if n++; n == stop {
+					return errStop
+				}
+			}
+			return nil
+		})
+		if !errors.Is(err, errStop) {
+			continue // fewer data and gap records than stop
+		}
+		durable := before[:len(before)-1]
+		cp := lastCheckpoint(durable)
+		covered := 0
+		for i, r := range durable {
+			if r.Next == cp {
+				covered = i + 1
+			}
+		}
+		resumed := fetchAll(t, src, cp)
+		got := append(dataIDs(durable[:covered]), dataIDs(resumed)...)
+		t.Run(fmt.Sprintf("stop at %d", stop), func(t *testing.T) {
+			checkExactly(t, got, want)
+			g := append(gaps(durable[:covered]), gaps(resumed)...)
+			if len(g) != 1 || g[0].Read != 6 {
+				t.Errorf("gaps %+v, want one with 6 read", g)
+			}
+		})
+	}
+}
+
+func TestSourceTieBeyondThePageOfTheSimulator(t *testing.T) {
+	// Readings.TieBeyondPage: the simulator's planned large group (7 sessions at pages of six)
+	// is served strictly, a page at most, with exportedThrough at its time.
+	s := newSim(sim.Options{Seed: 4, Records: 40, Now: providertest.Fixed(testNow), Readings: sim.Readings{TieBeyondPage: true, RecordsKey: "sessions"}})
+	readable := pip.SimReadableIDs(s)
+	truth := s.Truth()
+	all, _ := pip.SimSessions(s)
+	if truth.Records != len(readable) || truth.Unreadable != 1 || truth.Records+truth.Unreadable != len(all) || len(truth.Gaps) != 1 ||
+		!slices.Equal(truth.IDs, slices.Sorted(slices.Values(readable))) {
+		t.Fatalf("truth %+v, %d readable of %d", truth, len(readable), len(all))
+	}
+	src := newSource(t, testConfig(inMemory), providertest.HandlerClient(s))
+	recs := fetchAll(t, src, "")
+	checkExactly(t, dataIDs(recs), readable)
+	g := gaps(recs)
+	if len(g) != 1 || !g[0].At.Equal(stampOf(t, truth.Gaps[0])) || g[0].Read != testPageSize {
+		t.Fatalf("gaps %+v, want one at %s with %d read", g, truth.Gaps[0], testPageSize)
+	}
+	if again := fetchAll(t, src, lastCheckpoint(recs)); len(dataIDs(again)) != 0 || len(gaps(again)) != 0 {
+		t.Errorf("re-poll emitted %v and gaps %+v", dataIDs(again), gaps(again))
+	}
+	for k, n := range s.Truth().Requests {
+		if k != "completedAfter="+cursorOf(t, lastCheckpoint(recs)) && n != 1 {
+			t.Errorf("%s requested %d times", k, n)
+		}
+	}
+}
+
 func TestSourceStopsWhenTheAPICannotPagePastATie(t *testing.T) {
-	// Seven sessions share a time, pages hold six, and nothing says they are exported through:
-	// no exclusive timestamp cursor can reach the seventh. Fail loudly, not loop or skip it.
-	srv := &otherServer{sessions: tiedSessions(2, 7, 1), pageSize: 6, noThrough: true}
+	// An API reading completedAfter inclusively, pages of six, two sessions at one time and
+	// seven at the next: asked after the first time, it sends those two again and four of the
+	// seven, the same page each time. The seven never fill a page of their own, so this is not
+	// a tie beyond a page, and no completedAfter the API wrote gets past it: fail loudly, not
+	// loop.
+	srv := &otherServer{sessions: tiedSessions(2, 7, 1), pageSize: 6, inclusive: true}
 	cfg := staticConfig(inMemory)
 	src := newSource(t, cfg, providertest.HandlerClient(srv))
 	var ids []string
+	var gapped []poll.Gap
 	err := src.Fetch(t.Context(), pip.DefaultExport, "", func(r poll.Record) error {
 		if r.Data != nil {
 			ids = append(ids, r.ID)
+		}
+		if r.Gap != nil {
+			gapped = append(gapped, *r.Gap)
 		}
 		return nil
 	})
@@ -367,6 +589,9 @@ func TestSourceStopsWhenTheAPICannotPagePastATie(t *testing.T) {
 	}
 	if len(ids) != len(slices.Compact(slices.Clone(ids))) {
 		t.Errorf("duplicates emitted: %v", ids)
+	}
+	if len(gapped) != 0 {
+		t.Errorf("gaps %+v, want none: the error says it", gapped)
 	}
 }
 
