@@ -31,45 +31,8 @@ func Migrations() ([]Migration, error) {
 	return readMigrations(clickhouseschema.FS)
 }
 
-// clusterPlaceholder stands for the cluster name in schemas/clickhouse/cluster.
-const clusterPlaceholder = "{{cluster}}"
-
 // clusterName is what Config.Cluster may hold: the statements quote it as a string literal.
 var clusterName = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
-
-// ClusterMigrations returns the cluster variant of the migrations (schemas/clickhouse/cluster)
-// for the ClickHouse cluster named cluster, in version order: the same versions and names as
-// Migrations, each statement with the cluster's name in place of {{cluster}}.
-func ClusterMigrations(cluster string) ([]Migration, error) {
-	if !clusterName.MatchString(cluster) {
-		return nil, fmt.Errorf("sink: cluster name must be letters, digits, _, . or -, got %q", cluster)
-	}
-	sub, err := fs.Sub(clickhouseschema.Cluster, "cluster")
-	if err != nil {
-		return nil, fmt.Errorf("sink: read cluster migrations: %w", err)
-	}
-	ms, err := readMigrations(sub)
-	if err != nil {
-		return nil, err
-	}
-	single, err := Migrations()
-	if err != nil {
-		return nil, err
-	}
-	// A migration added to one directory only would leave the two variants apart for good.
-	if len(ms) != len(single) {
-		return nil, fmt.Errorf("sink: %d cluster migrations for %d single-server ones", len(ms), len(single))
-	}
-	for i, m := range ms {
-		if m.Version != single[i].Version || m.Name != single[i].Name {
-			return nil, fmt.Errorf("sink: cluster migration %s does not match %s", m.Name, single[i].Name)
-		}
-		for j, stmt := range m.Statements {
-			m.Statements[j] = strings.ReplaceAll(stmt, clusterPlaceholder, cluster)
-		}
-	}
-	return ms, nil
-}
 
 func readMigrations(fsys fs.FS) ([]Migration, error) {
 	entries, err := fs.ReadDir(fsys, ".")
@@ -160,7 +123,7 @@ var alreadyExists = []int32{
 
 // Migrate applies the embedded migrations that schema_migrations does not list yet, in order,
 // recording each after all its statements ran. Migration 0001 (database and schema_migrations)
-// runs every time; it is idempotent. Several sinks may call Migrate at once: statements are
+// runs until schema_migrations exists; it is idempotent. Several sinks may call Migrate at once: statements are
 // idempotent and recording a version twice is harmless (schema_migrations is a
 // ReplacingMergeTree keyed by version). Migrate returns the versions it applied.
 func Migrate(ctx context.Context, conn driver.Conn, logger *slog.Logger) ([]uint32, error) {
@@ -174,7 +137,9 @@ func Migrate(ctx context.Context, conn driver.Conn, logger *slog.Logger) ([]uint
 // MigrateCluster is Migrate on the ClickHouse cluster named cluster: it applies
 // ClusterMigrations(cluster), whose statements run ON CLUSTER, so every server gets them
 // whichever one conn reaches. A server that is down gets them when it is back (distributed DDL);
-// until then the statement times out and Migrate returns the error.
+// until then the statement waits distributed_ddl_task_timeout (180s by default) and
+// MigrateCluster returns the timeout. Once schema_migrations exists nothing runs ON CLUSTER
+// unless a migration is pending, so a sink restarted while a replica is down starts at once.
 func MigrateCluster(ctx context.Context, conn driver.Conn, cluster string, logger *slog.Logger) ([]uint32, error) {
 	ms, err := ClusterMigrations(cluster)
 	if err != nil {
@@ -187,8 +152,14 @@ func migrate(ctx context.Context, conn driver.Conn, ms []Migration, logger *slog
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	if err := execAll(ctx, conn, ms[0]); err != nil {
-		return nil, err
+	var exists uint8
+	if err := conn.QueryRow(ctx, "EXISTS TABLE "+Database+".schema_migrations").Scan(&exists); err != nil {
+		return nil, fmt.Errorf("sink: migrate: look for schema_migrations: %w", err)
+	}
+	if exists == 0 {
+		if err := execAll(ctx, conn, ms[0]); err != nil {
+			return nil, err
+		}
 	}
 	done := map[uint32]bool{}
 	rows, err := conn.Query(ctx, "SELECT DISTINCT version FROM "+Database+".schema_migrations")
@@ -212,7 +183,7 @@ func migrate(ctx context.Context, conn driver.Conn, ms []Migration, logger *slog
 		if done[m.Version] {
 			continue
 		}
-		if m.Version != 1 { // 0001 already ran above
+		if m.Version != 1 { // 0001 ran above
 			if err := execAll(ctx, conn, m); err != nil {
 				return applied, err
 			}

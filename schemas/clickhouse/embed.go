@@ -3,8 +3,8 @@
 //
 // Files are named NNNN_description.sql and applied in order of NNNN; each statement ends with
 // a semicolon and is idempotent (IF NOT EXISTS), because several sinks may migrate at once.
-// cluster/ holds the variant for a ClickHouse cluster (replicated tables behind Distributed
-// ones, ON CLUSTER), file for file with the same versions and names.
+// The variant for a ClickHouse cluster (replicated tables behind Distributed ones, ON CLUSTER)
+// is generated from these files by pkg/sink (ClusterMigrations); cluster/README.md says how.
 package clickhouseschema
 
 import "embed"
@@ -13,8 +13,3 @@ import "embed"
 //
 //go:embed *.sql
 var FS embed.FS
-
-// Cluster holds the cluster variant of the migration files, under cluster/.
-//
-//go:embed cluster/*.sql
-var Cluster embed.FS

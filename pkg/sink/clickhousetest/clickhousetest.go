@@ -151,3 +151,64 @@ func (s *Server) QueryStrings(t testing.TB, query string) []string {
 	}
 	return out
 }
+
+// ClusterName is the remote_servers entry StartCluster's replicas share: what the sink's
+// CLICKHOUSE_CLUSTER names.
+const ClusterName = "chargeline_test"
+
+// Cluster is a running test ClickHouse cluster: one shard of replicas coordinated by a
+// ZooKeeper (Debian's zookeeper package). Each replica is a Server of its own (Stop, Restart,
+// Kill, queries); ZooKeeper can be stopped and restarted on its data.
+type Cluster struct {
+	*clickhouselocal.Cluster
+	Replicas []*Server
+	t        testing.TB
+}
+
+// StartCluster runs ZooKeeper and n clickhouse-server replicas of ClusterName on free loopback
+// ports with their data in t.TempDir(), waits until all answer, and kills them when the test
+// ends. Without clickhouse-server or zookeeper it fails with the command that installs it.
+func StartCluster(t testing.TB, n int) *Cluster {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 2*startTimeout)
+	defer cancel()
+	c, err := clickhouselocal.StartCluster(ctx, t.TempDir(), ClusterName, n)
+	if err != nil {
+		t.Fatalf("clickhousetest: %v", err)
+	}
+	t.Cleanup(c.Kill)
+	tc := &Cluster{Cluster: c, t: t}
+	for _, p := range c.Replicas {
+		s := &Server{Process: p, t: t}
+		s.conn = s.Conn(t)
+		tc.Replicas = append(tc.Replicas, s)
+	}
+	return tc
+}
+
+// KillKeeper ends ZooKeeper at once (SIGKILL); the replicas' tables turn read-only once their
+// sessions time out.
+func (c *Cluster) KillKeeper() {
+	c.t.Helper()
+	if err := c.ZooKeeper.Kill(); err != nil {
+		c.t.Fatalf("clickhousetest: kill zookeeper: %v", err)
+	}
+}
+
+// RestartKeeper starts ZooKeeper again on its port and data and waits until it answers.
+func (c *Cluster) RestartKeeper() {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(c.t.Context(), startTimeout)
+	defer cancel()
+	if err := c.ZooKeeper.Restart(ctx); err != nil {
+		c.t.Fatalf("clickhousetest: restart zookeeper: %v", err)
+	}
+}
+
+// Kill ends the server at once (SIGKILL), the way a crash would; Restart starts it again.
+func (s *Server) Kill() {
+	s.t.Helper()
+	if err := s.Process.Kill(); err != nil {
+		s.t.Fatalf("clickhousetest: kill: %v", err)
+	}
+}
