@@ -243,3 +243,31 @@ func TestSourceEmitsARepeatedSessionOnce(t *testing.T) {
 		t.Errorf("queries %q: no sweep %q", queries, want)
 	}
 }
+
+// TestSourceEmitsAnOversizedSessionWhole: a session above NATS's max payload
+// (Readings.OversizedBytes) is emitted like any other, bytes intact, between its page
+// neighbours: deciding that the bus cannot take it is the scheduler's (a gap).
+func TestSourceEmitsAnOversizedSessionWhole(t *testing.T) {
+	const size = 2 << 20
+	s := bemo.Provider{}.NewSimulator(sim.Options{Seed: 2, Records: 300, Now: providertest.Fixed(testNow), Readings: sim.Readings{OversizedBytes: size}})
+	srv := providertest.Serve(t, s)
+	src := newSource(t, testConfig(srv.URL), srv.Client(), providertest.Fixed(testNow))
+	truth := s.Truth()
+	if len(truth.Oversized) != 1 {
+		t.Fatalf("Truth.Oversized = %v", truth.Oversized)
+	}
+	var ids []string
+	for _, r := range providertest.FetchAll(t, src, "acc-1", "") {
+		if r.Data == nil {
+			continue
+		}
+		ids = append(ids, r.ID)
+		if r.ID == truth.Oversized[0] && len(r.Data) < size {
+			t.Errorf("oversized session emitted with %d bytes, want ≥ %d", len(r.Data), size)
+		}
+	}
+	i := slices.Index(ids, truth.Oversized[0])
+	if i <= 0 || i == len(ids)-1 {
+		t.Fatalf("oversized session at %d of %d emitted records, want one between two others", i, len(ids))
+	}
+}
