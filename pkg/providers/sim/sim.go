@@ -71,6 +71,27 @@ type Readings struct {
 	// OversizedBytes, when > 0, makes one record in the middle of a page at least this large
 	// (above NATS's max payload, to test that it is reported as a gap and the scope moves on).
 	OversizedBytes int
+	// PlugsurfingBillsTopLevel (Plugsurfing): the bills list at the top of the answer, as the
+	// seed's field list has it ({"bills": […], "result": …}), not under "user" as its example.
+	PlugsurfingBillsTopLevel bool
+	// PlugsurfingNumericSessionIDs (Plugsurfing): external-session-ids are JSON integers.
+	PlugsurfingNumericSessionIDs bool
+	// PlugsurfingStringResultCode (Plugsurfing): result.code is a string ("0", "145").
+	PlugsurfingStringResultCode bool
+	// PlugsurfingInclusiveEnd (Plugsurfing): a date-interval includes its end.
+	PlugsurfingInclusiveEnd bool
+	// PlugsurfingBillsWithoutSessions (Plugsurfing): some bills cover no session: their
+	// external-session-ids are [], null or left out.
+	PlugsurfingBillsWithoutSessions bool
+	// InPostCountIsPageSize (InPost): the list's count is the number of items on the page, not
+	// in the whole list.
+	InPostCountIsPageSize bool
+	// InPostStringIDs (InPost): MPK ids are JSON strings ("3").
+	InPostStringIDs bool
+	// InPostUTCTimes (InPost): times are written in UTC with "Z" and microseconds.
+	InPostUTCTimes bool
+	// InPostRepeatLastPage (InPost): a page past the last one serves the last page again.
+	InPostRepeatLastPage bool
 }
 
 // Clock returns o.Now or time.Now.

@@ -41,6 +41,15 @@ func Settings() []config.Setting {
 		{Name: "reading-tie-beyond-page", Env: "PROVIDERSIM_READING_TIE_BEYOND_PAGE", Kind: config.Bool, Default: "false", Usage: "PIP: more sessions share one completion instant than a page holds"},
 		{Name: "reading-bill-money", Env: "PROVIDERSIM_READING_BILL_MONEY", Default: "revenue", Usage: "Mews: where a bill's money is: its Revenue items, its own Amount, or only the order items with its BillId"},
 		{Name: "reading-oversized-bytes", Env: "PROVIDERSIM_READING_OVERSIZED_BYTES", Kind: config.Int, Default: "0", Min: 0, Usage: "one record in the middle of a page at least this large (0 = none)"},
+		{Name: "reading-plugsurfing-bills-top-level", Env: "PROVIDERSIM_READING_PLUGSURFING_BILLS_TOP_LEVEL", Kind: config.Bool, Default: "false", Usage: "Plugsurfing: the bills list at the top of the answer, not under user"},
+		{Name: "reading-plugsurfing-numeric-session-ids", Env: "PROVIDERSIM_READING_PLUGSURFING_NUMERIC_SESSION_IDS", Kind: config.Bool, Default: "false", Usage: "Plugsurfing: external-session-ids are JSON integers"},
+		{Name: "reading-plugsurfing-string-result-code", Env: "PROVIDERSIM_READING_PLUGSURFING_STRING_RESULT_CODE", Kind: config.Bool, Default: "false", Usage: "Plugsurfing: result.code is a string"},
+		{Name: "reading-plugsurfing-inclusive-end", Env: "PROVIDERSIM_READING_PLUGSURFING_INCLUSIVE_END", Kind: config.Bool, Default: "false", Usage: "Plugsurfing: a date-interval includes its end"},
+		{Name: "reading-plugsurfing-bills-without-sessions", Env: "PROVIDERSIM_READING_PLUGSURFING_BILLS_WITHOUT_SESSIONS", Kind: config.Bool, Default: "false", Usage: "Plugsurfing: some bills cover no session (external-session-ids [], null or absent)"},
+		{Name: "reading-inpost-count-is-page-size", Env: "PROVIDERSIM_READING_INPOST_COUNT_IS_PAGE_SIZE", Kind: config.Bool, Default: "false", Usage: "InPost: count is the number of items on the page, not in the list"},
+		{Name: "reading-inpost-string-ids", Env: "PROVIDERSIM_READING_INPOST_STRING_IDS", Kind: config.Bool, Default: "false", Usage: "InPost: MPK ids are JSON strings"},
+		{Name: "reading-inpost-utc-times", Env: "PROVIDERSIM_READING_INPOST_UTC_TIMES", Kind: config.Bool, Default: "false", Usage: "InPost: times in UTC (Z) with microseconds"},
+		{Name: "reading-inpost-repeat-last-page", Env: "PROVIDERSIM_READING_INPOST_REPEAT_LAST_PAGE", Kind: config.Bool, Default: "false", Usage: "InPost: a page past the last serves the last page again"},
 		{Name: "fault-token-lifetime", Env: "PROVIDERSIM_FAULT_TOKEN_LIFETIME", Kind: config.Duration, Default: "0s", Usage: "issued access tokens stop working after this long, though announced for longer (PIP; 0 = as announced)"},
 	}
 }
@@ -80,6 +89,16 @@ func ConfigFrom(v config.Values) Config {
 				TieBeyondPage:  v.Bool("reading-tie-beyond-page"),
 				BillMoney:      v.String("reading-bill-money"),
 				OversizedBytes: v.Int("reading-oversized-bytes"),
+
+				PlugsurfingBillsTopLevel:        v.Bool("reading-plugsurfing-bills-top-level"),
+				PlugsurfingNumericSessionIDs:    v.Bool("reading-plugsurfing-numeric-session-ids"),
+				PlugsurfingStringResultCode:     v.Bool("reading-plugsurfing-string-result-code"),
+				PlugsurfingInclusiveEnd:         v.Bool("reading-plugsurfing-inclusive-end"),
+				PlugsurfingBillsWithoutSessions: v.Bool("reading-plugsurfing-bills-without-sessions"),
+				InPostCountIsPageSize:           v.Bool("reading-inpost-count-is-page-size"),
+				InPostStringIDs:                 v.Bool("reading-inpost-string-ids"),
+				InPostUTCTimes:                  v.Bool("reading-inpost-utc-times"),
+				InPostRepeatLastPage:            v.Bool("reading-inpost-repeat-last-page"),
 			},
 		},
 	}
