@@ -31,6 +31,8 @@ type Result struct {
 	Pending    uint64
 	Seconds    float64 // from the services' start until the pipeline had caught up
 	Providers  []ProviderResult
+	// Replicas compares each ClickHouse replica's own tables on a cluster (nil otherwise).
+	Replicas []ReplicaResult
 	// Faults lists what was injected, in order.
 	Faults []string
 	// Crashes counts, per process, the ends nobody asked for (a service giving up on its own).
@@ -94,13 +96,13 @@ func runScenario(ctx context.Context, cfg Config, binDir string, sc Scenario, se
 	}
 
 	perProvider := (cfg.Records + len(providers.All()) - 1) / len(providers.All())
-	s, err := startStack(ctx, dir, binDir, sc, perProvider, seed, logf)
+	s, err := startStack(ctx, dir, binDir, sc, cfg.Cluster, perProvider, seed, logf)
 	if err != nil {
 		return res, err
 	}
 	defer s.stop(cfg.StopTimeout)
 	logf("pipeline up: NATS %s, ClickHouse %s, simulators http://%s, %d records per provider; logs in %s",
-		s.natsURL, s.ch.Addr(), s.simAddr, perProvider, filepath.Join(dir, "logs"))
+		s.natsURL, s.chAddr(), s.simAddr, perProvider, filepath.Join(dir, "logs"))
 	started := time.Now()
 
 	pr := &progress{}
@@ -142,7 +144,7 @@ func runScenario(ctx context.Context, cfg Config, binDir string, sc Scenario, se
 	if ctx.Err() != nil {
 		return res, ctx.Err()
 	}
-	res.Records, res.Providers, res.Pending = v.records, v.providers, v.pending
+	res.Records, res.Providers, res.Pending, res.Replicas = v.records, v.providers, v.pending, v.replicas
 	res.Poison, res.DLQ, res.Reasons = len(poison), v.dlq.found, v.dlq.reasons
 	res.Failures = append(v.failures(), problems...)
 	for _, p := range v.providers {
@@ -174,8 +176,10 @@ func runScenario(ctx context.Context, cfg Config, binDir string, sc Scenario, se
 			res.Crashes[name] = c
 		}
 	}
-	if c := s.nats.Crashes(); len(c) > 0 {
-		res.Crashes["nats-server"] = c
+	for _, p := range s.nats {
+		if c := p.Crashes(); len(c) > 0 {
+			res.Crashes[p.name] = c
+		}
 	}
 	if c := s.sim.Crashes(); len(c) > 0 {
 		res.Crashes["providersim"] = c
@@ -253,6 +257,7 @@ func plan(s *stack, sc Scenario, poison []events.Raw, rng *rand.Rand, stopTimeou
 		lanes = append(lanes, l)
 	}
 	if n := sc.NATSRestarts + sc.NATSKills + sc.NATSPauses; n > 0 {
+		nats := s.nats[0] // a single server: Validate refuses these faults on a cluster
 		l := lane{name: "nats-server"}
 		kinds := shuffled(rng, sc.NATSRestarts, sc.NATSKills)
 		kinds = append(kinds, slices.Repeat([]bool{false}, sc.NATSPauses)...)
@@ -267,15 +272,15 @@ func plan(s *stack, sc Scenario, poison []events.Raw, rng *rand.Rand, stopTimeou
 			l.actions = append(l.actions, action{at: at, gauge: gaugeEvents, what: "restart", do: func(ctx context.Context) error {
 				if pause {
 					fault("freeze nats-server (SIGSTOP) at %.0f%% of events for %s", 100*at, pauseFor)
-					if _, err := s.nats.Pause(ctx, pauseFor); err != nil {
+					if _, err := nats.Pause(ctx, pauseFor); err != nil {
 						return err
 					}
 					fault("continue nats-server (SIGCONT)")
 					return nil
 				}
-				what, stop := "restart (SIGTERM)", s.nats.Term
+				what, stop := "restart (SIGTERM)", nats.Term
 				if kill {
-					what, stop = "kill -9", s.nats.Kill
+					what, stop = "kill -9", nats.Kill
 				}
 				d, err := stop(delay)
 				if err != nil {
@@ -313,6 +318,7 @@ func plan(s *stack, sc Scenario, poison []events.Raw, rng *rand.Rand, stopTimeou
 		}
 		lanes = append(lanes, l)
 	}
+	lanes = append(lanes, planCluster(s, sc, rng, fault)...)
 	if sc.StreamsFull > 0 {
 		at := points(rng, 1)[0]
 		lanes = append(lanes, lane{name: "streams", actions: []action{{at: at, gauge: gaugeEvents, what: "full", do: func(ctx context.Context) error {

@@ -9,11 +9,27 @@ import (
 
 // WriteTable writes the results as a Markdown table (scenario, records, lost, duplicated, DLQ,
 // seconds), the one the README shows.
+// On a cluster a last column gives lost/duplicated per ClickHouse replica (its own tables,
+// FINAL).
 func WriteTable(w io.Writer, results []Result) {
-	fmt.Fprintln(w, "| scenario | records | lost | duplicated | DLQ | seconds |")
-	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|")
+	cluster := slices.ContainsFunc(results, func(r Result) bool { return len(r.Replicas) > 0 })
+	if cluster {
+		fmt.Fprintln(w, "| scenario | records | lost | duplicated | DLQ | seconds | replicas lost/duplicated |")
+		fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---|")
+	} else {
+		fmt.Fprintln(w, "| scenario | records | lost | duplicated | DLQ | seconds |")
+		fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|")
+	}
 	for _, r := range results {
-		fmt.Fprintf(w, "| %s | %d | %d | %d | %d/%d | %.0f |\n", r.Scenario, r.Records, r.Lost, r.Duplicated, r.DLQ, r.Poison, r.Seconds)
+		fmt.Fprintf(w, "| %s | %d | %d | %d | %d/%d | %.0f |", r.Scenario, r.Records, r.Lost, r.Duplicated, r.DLQ, r.Poison, r.Seconds)
+		if cluster {
+			var per []string
+			for _, rr := range r.Replicas {
+				per = append(per, fmt.Sprintf("%s %d/%d", rr.Replica, rr.Lost, rr.Duplicated))
+			}
+			fmt.Fprintf(w, " %s |", strings.Join(per, ", "))
+		}
+		fmt.Fprintln(w)
 	}
 }
 

@@ -22,6 +22,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/chargeline/chargeline/pkg/bus"
 	"github.com/chargeline/chargeline/pkg/providers"
 	"github.com/chargeline/chargeline/pkg/providers/sim"
 	"github.com/chargeline/chargeline/pkg/providers/simserver"
@@ -96,24 +97,131 @@ var providerFaultArgs = []string{
 	"--fault-token-lifetime=20s",
 }
 
-// stack is one scenario's running pipeline: every part a process of its own except ClickHouse,
-// which clickhouselocal runs (also a process of its own).
+// clusterName is the ClickHouse cluster of a --cluster run (CLICKHOUSE_CLUSTER).
+const clusterName = "chargeline"
+
+// natsClusterSize is how many NATS servers a --cluster run starts (streams and buckets R3).
+const natsClusterSize = 3
+
+// stack is one scenario's running pipeline: every part a process of its own, ClickHouse (and
+// ZooKeeper) run by clickhouselocal.
 type stack struct {
 	dir      string
 	logf     func(string, ...any)
-	natsURL  string
+	natsURL  string // every server's URL, comma-separated
 	simAddr  string
-	nats     *proc
+	nats     []*proc // one, or natsClusterSize: servers n1, n2, n3
 	sim      *proc
 	services map[string]*proc // poller-<provider>, normalizer, sink
 	order    []string         // start order of services
-	ch       *clickhouselocal.Process
+	ch       *clickhouselocal.Process // a single server; nil on a cluster
+	cluster  *clickhouselocal.Cluster // nil on a single server
 	nc       *nats.Conn
 	js       jetstream.JetStream
-	chConn   driver.Conn
+	chConn   driver.Conn   // the single server, or every replica (the Distributed tables)
+	replicas []driver.Conn // on a cluster: one connection per replica, for the per-replica checks
 }
 
-func startStack(ctx context.Context, dir, binDir string, sc Scenario, perProvider int, seed int64, logf func(string, ...any)) (_ *stack, err error) {
+// chAddr says where ClickHouse listens, for the log.
+func (s *stack) chAddr() string {
+	if s.cluster != nil {
+		return strings.Join(s.cluster.Addrs(), ",") + " (cluster " + clusterName + ", ZooKeeper " + s.cluster.ZooKeeper.Addr() + ")"
+	}
+	return s.ch.Addr()
+}
+
+// startNATS starts one natsd, or a cluster of natsClusterSize routed to each other.
+func (s *stack) startNATS(ctx context.Context, binDir, logs string, clustered bool) error {
+	n := 1
+	if clustered {
+		n = natsClusterSize
+	}
+	var clients, routes []int
+	for range n {
+		c, err := freePort()
+		if err != nil {
+			return err
+		}
+		r, err := freePort()
+		if err != nil {
+			return err
+		}
+		clients, routes = append(clients, c), append(routes, r)
+	}
+	var urls []string
+	for i := range n {
+		urls = append(urls, "nats://127.0.0.1:"+strconv.Itoa(clients[i]))
+		name, store := "nats-server", filepath.Join(s.dir, "nats")
+		args := []string{"--port", strconv.Itoa(clients[i]), "--http-addr", ""}
+		if clustered {
+			name, store = fmt.Sprintf("nats-server-n%d", i+1), filepath.Join(s.dir, fmt.Sprintf("nats-n%d", i+1))
+			var others []string
+			for j, r := range routes {
+				if j != i {
+					others = append(others, "nats://127.0.0.1:"+strconv.Itoa(r))
+				}
+			}
+			args = append(args, "--server-name", fmt.Sprintf("n%d", i+1), "--cluster-port", strconv.Itoa(routes[i]),
+				"--routes", strings.Join(others, ","))
+		}
+		p := newProc(name, filepath.Join(binDir, "natsd"), append([]string{"--store", store}, args...), nil,
+			filepath.Join(logs, name+".log"), s.logf)
+		if err := p.run(); err != nil {
+			return err
+		}
+		s.nats = append(s.nats, p)
+	}
+	s.natsURL = strings.Join(urls, ",")
+	var err error
+	if s.nc, err = nats.Connect(s.natsURL, nats.MaxReconnects(-1), nats.ReconnectWait(250*time.Millisecond),
+		nats.RetryOnFailedConnect(true), nats.Name("chargeline-chaos")); err != nil {
+		return fmt.Errorf("chaos: connect to NATS: %w", err)
+	}
+	if s.js, err = jetstream.New(s.nc); err != nil {
+		return fmt.Errorf("chaos: %w", err)
+	}
+	// A cluster elects its JetStream meta leader some moments after the routes are up; a
+	// service started before that would fail its provisioning and exit.
+	deadline := time.Now().Add(time.Minute)
+	for {
+		actx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		_, err := s.js.AccountInfo(actx)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("chaos: JetStream not available after a minute: %w", err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// provision creates the streams and buckets with a replica on every NATS server, retrying
+// while the cluster settles.
+func (s *stack) provision(ctx context.Context) error {
+	topo := bus.Topology{Replicas: len(s.nats), LeaseTTL: leaseTTL}
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		err := bus.Provision(pctx, s.js, topo)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("chaos: provision the NATS cluster: %w", err)
+		}
+		s.logf("provisioning the NATS cluster: %v; retrying", err)
+		wait(ctx, time.Second)
+	}
+}
+
+func startStack(ctx context.Context, dir, binDir string, sc Scenario, clustered bool, perProvider int, seed int64, logf func(string, ...any)) (_ *stack, err error) {
 	s := &stack{dir: dir, logf: logf, services: map[string]*proc{}}
 	defer func() {
 		if err != nil {
@@ -124,29 +232,38 @@ func startStack(ctx context.Context, dir, binDir string, sc Scenario, perProvide
 	if err := os.MkdirAll(logs, 0o755); err != nil {
 		return nil, fmt.Errorf("chaos: %w", err)
 	}
-	natsPort, err := freePort()
-	if err != nil {
+	if err := s.startNATS(ctx, binDir, logs, clustered); err != nil {
 		return nil, err
 	}
-	s.natsURL = "nats://127.0.0.1:" + strconv.Itoa(natsPort)
-	s.nats = newProc("nats-server", filepath.Join(binDir, "natsd"),
-		[]string{"--store", filepath.Join(dir, "nats"), "--port", strconv.Itoa(natsPort), "--http-addr", ""},
-		nil, filepath.Join(logs, "nats-server.log"), logf)
-	if err := s.nats.run(); err != nil {
-		return nil, err
-	}
-	if s.nc, err = nats.Connect(s.natsURL, nats.MaxReconnects(-1), nats.ReconnectWait(250*time.Millisecond),
-		nats.RetryOnFailedConnect(true), nats.Name("chargeline-chaos")); err != nil {
-		return nil, fmt.Errorf("chaos: connect to NATS: %w", err)
-	}
-	if s.js, err = jetstream.New(s.nc); err != nil {
-		return nil, fmt.Errorf("chaos: %w", err)
+	if clustered {
+		// Provisioned once before the services start, as an operator would: a dozen services
+		// creating R3 streams and buckets at once on a fresh cluster time out (bus.Provision's
+		// deadline) and exit 1 until their supervisor has restarted them a few times.
+		if err := s.provision(ctx); err != nil {
+			return nil, err
+		}
 	}
 
-	if s.ch, err = clickhouselocal.Start(ctx, filepath.Join(dir, "clickhouse"), 0); err != nil {
-		return nil, fmt.Errorf("chaos: %w", err)
+	chDSN, addrs := "", []string(nil)
+	if clustered {
+		if s.cluster, err = clickhouselocal.StartCluster(ctx, filepath.Join(dir, "clickhouse"), clusterName, 2); err != nil {
+			return nil, fmt.Errorf("chaos: %w", err)
+		}
+		chDSN, addrs = s.cluster.DSN(), s.cluster.Addrs()
+		for _, a := range addrs {
+			conn, err := clickhouse.Open(&clickhouse.Options{Addr: []string{a}, DialTimeout: 5 * time.Second})
+			if err != nil {
+				return nil, fmt.Errorf("chaos: %w", err)
+			}
+			s.replicas = append(s.replicas, conn)
+		}
+	} else {
+		if s.ch, err = clickhouselocal.Start(ctx, filepath.Join(dir, "clickhouse"), 0); err != nil {
+			return nil, fmt.Errorf("chaos: %w", err)
+		}
+		chDSN, addrs = s.ch.DSN(), []string{s.ch.Addr()}
 	}
-	if s.chConn, err = clickhouse.Open(&clickhouse.Options{Addr: []string{s.ch.Addr()}, DialTimeout: 5 * time.Second}); err != nil {
+	if s.chConn, err = clickhouse.Open(&clickhouse.Options{Addr: addrs, DialTimeout: 5 * time.Second}); err != nil {
 		return nil, fmt.Errorf("chaos: %w", err)
 	}
 
@@ -169,6 +286,11 @@ func startStack(ctx context.Context, dir, binDir string, sc Scenario, perProvide
 
 	common := []string{
 		"NATS_URL=" + s.natsURL, "LEASE_TTL=" + leaseTTL.String(), "LOG_FORMAT=json", "LOG_LEVEL=info",
+		"STREAM_REPLICAS=" + strconv.Itoa(len(s.nats)),
+	}
+	sinkEnv := []string{"CLICKHOUSE_DSN=" + chDSN, "SINK_ACK_WAIT=" + ackWait.String()}
+	if clustered {
+		sinkEnv = append(sinkEnv, "CLICKHOUSE_CLUSTER="+clusterName)
 	}
 	add := func(name, bin string, env ...string) {
 		for i := 1; i <= max(sc.Replicas, 1); i++ {
@@ -182,7 +304,7 @@ func startStack(ctx context.Context, dir, binDir string, sc Scenario, perProvide
 			s.order = append(s.order, n)
 		}
 	}
-	add("sink", "sink", "CLICKHOUSE_DSN="+s.ch.DSN(), "SINK_ACK_WAIT="+ackWait.String())
+	add("sink", "sink", sinkEnv...)
 	add("normalizer", "normalizer", "NORMALIZER_ACK_WAIT="+ackWait.String())
 	for _, p := range providers.All() {
 		env := []string{"POLLER_PROVIDER=" + p.Name(), "POLL_INTERVAL=" + pollInterval.String()}
@@ -269,14 +391,20 @@ func (s *stack) stop(timeout time.Duration) {
 	if s.chConn != nil {
 		_ = s.chConn.Close()
 	}
+	for _, c := range s.replicas {
+		_ = c.Close()
+	}
 	if s.ch != nil {
 		_ = s.ch.Stop()
+	}
+	if s.cluster != nil {
+		_ = s.cluster.Stop()
 	}
 	if s.nc != nil {
 		s.nc.Close()
 	}
-	if s.nats != nil {
-		_, _ = s.nats.Stop(timeout)
+	for _, p := range s.nats {
+		_, _ = p.Stop(timeout)
 	}
 }
 

@@ -30,8 +30,10 @@ type landed struct {
 	totals   map[string]string // sum(total_amount) per currency, FINAL
 }
 
-// queryLanded reads every provider's canonical rows from ClickHouse.
-func queryLanded(ctx context.Context, conn driver.Conn) (map[string]*landed, error) {
+// queryLanded reads every provider's canonical rows from ClickHouse: from the tables named
+// <table><suffix> ("" for the tables themselves, "_local" for a replica's own on a cluster),
+// and from the …_current views.
+func queryLanded(ctx context.Context, conn driver.Conn, suffix string) (map[string]*landed, error) {
 	out := map[string]*landed{}
 	get := func(p string) *landed {
 		if out[p] == nil {
@@ -40,7 +42,7 @@ func queryLanded(ctx context.Context, conn driver.Conn) (map[string]*landed, err
 		return out[p]
 	}
 	for _, t := range canonicalTables {
-		rows, err := conn.Query(ctx, "SELECT provider, count(), uniqExact(id) FROM chargeline."+t+" FINAL GROUP BY provider")
+		rows, err := conn.Query(ctx, "SELECT provider, count(), uniqExact(id) FROM chargeline."+t+suffix+" FINAL GROUP BY provider")
 		if err != nil {
 			return nil, err
 		}
@@ -77,7 +79,7 @@ func queryLanded(ctx context.Context, conn driver.Conn) (map[string]*landed, err
 		}
 	}
 	for _, t := range moneyTables {
-		rows, err := conn.Query(ctx, "SELECT provider, currency, toString(sum(total_amount)) FROM chargeline."+t+
+		rows, err := conn.Query(ctx, "SELECT provider, currency, toString(sum(total_amount)) FROM chargeline."+t+suffix+
 			" FINAL WHERE isNotNull(total_amount) GROUP BY provider, currency")
 		if err != nil {
 			return nil, err
@@ -202,7 +204,10 @@ type verdict struct {
 	busy      []string
 	dlq       dlqVerdict
 	archive   []string // providers whose raw_records miss RAW messages
-	err       error    // the measurement itself failed (NATS or ClickHouse unreachable)
+	replicas  []ReplicaResult
+	// replicaProblems lists what a replica's own tables miss or double (a cluster only).
+	replicaProblems []string
+	err             error // the measurement itself failed (NATS or ClickHouse unreachable)
 }
 
 // failures lists everything the verdict finds wrong.
@@ -241,12 +246,13 @@ func (v verdict) failures() []string {
 	for _, a := range v.archive {
 		out = append(out, "raw archive incomplete: "+a)
 	}
-	return out
+	return append(out, v.replicaProblems...)
 }
 
-// checkArchive compares, per provider, the distinct ce_ids in raw_records with the messages on
-// RAW (each a distinct ce-id: Nats-Msg-Id drops repeats).
-func (s *stack) checkArchive(ctx context.Context) ([]string, error) {
+// checkArchive compares, per provider, the distinct ce_ids in table (raw_records, or a
+// replica's raw_records_local) with the messages on RAW (each a distinct ce-id: Nats-Msg-Id
+// drops repeats).
+func (s *stack) checkArchive(ctx context.Context, conn driver.Conn, table string) ([]string, error) {
 	st, err := s.js.Stream(ctx, bus.StreamRaw)
 	if err != nil {
 		return nil, err
@@ -259,7 +265,7 @@ func (s *stack) checkArchive(ctx context.Context) ([]string, error) {
 	for subj, n := range info.State.Subjects {
 		onRaw[bus.ProviderOf(subj)] += n
 	}
-	rows, err := s.chConn.Query(ctx, "SELECT provider, uniqExact(ce_id) FROM chargeline.raw_records FINAL GROUP BY provider")
+	rows, err := conn.Query(ctx, "SELECT provider, uniqExact(ce_id) FROM chargeline."+table+" FINAL GROUP BY provider")
 	if err != nil {
 		return nil, err
 	}
@@ -299,7 +305,7 @@ func (s *stack) measure(ctx context.Context, poison []events.Raw) verdict {
 	for _, t := range truth {
 		v.records += t.Records
 	}
-	got, err := queryLanded(ctx, s.chConn)
+	got, err := queryLanded(ctx, s.chConn, "")
 	if err != nil {
 		v.err = fmt.Errorf("clickhouse: %w", err)
 		return v
@@ -315,8 +321,12 @@ func (s *stack) measure(ctx context.Context, poison []events.Raw) verdict {
 		v.err = fmt.Errorf("consumers: %w", err)
 		return v
 	}
-	if v.archive, err = s.checkArchive(ctx); err != nil {
+	if v.archive, err = s.checkArchive(ctx, s.chConn, "raw_records"); err != nil {
 		v.err = fmt.Errorf("raw archive: %w", err)
+		return v
+	}
+	if v.replicas, v.replicaProblems, err = s.measureReplicas(ctx, truth); err != nil {
+		v.err = fmt.Errorf("clickhouse replicas: %w", err)
 	}
 	return v
 }
