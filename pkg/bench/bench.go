@@ -55,6 +55,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (*Report, error) {
 	rep := newReport(cfg, version)
 	started := time.Now()
 	baselines := map[string]Result{}
+	services := map[string]Result{} // the last service row of each scenario
 	scenarios := []struct {
 		name string
 		fn   func(ctx context.Context) ([]Result, error)
@@ -63,6 +64,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (*Report, error) {
 		{ScenarioNormalizer, h.normalizerScenario},
 		{ScenarioPoller, h.pollerScenario},
 		{ScenarioE2E, func(ctx context.Context) ([]Result, error) { return h.e2eScenario(ctx, baselines) }},
+		{ScenarioE2ECluster, func(ctx context.Context) ([]Result, error) { return h.e2eClusterScenario(ctx, services[ScenarioE2E]) }},
 		{ScenarioLatency, h.latencyScenario},
 		{ScenarioScaling, h.scalingScenario},
 	}
@@ -83,6 +85,8 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (*Report, error) {
 		for _, r := range rs {
 			if r.Baseline {
 				baselines[r.Scenario] = r
+			} else {
+				services[r.Scenario] = r
 			}
 		}
 		rep.add(rs...)

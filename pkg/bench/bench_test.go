@@ -46,6 +46,7 @@ func TestHarnessRunsEveryScenario(t *testing.T) {
 		"normalizer: bare baseline": n, "normalizer": n, "normalizer, schema documents": n,
 		"poller: bare baseline": n, "poller": n,
 		"end to end":                       n,
+		"end to end, cluster":              n,
 		"latency at 300/s":                 n,
 		"scaling: 1 normalizer + 1 sink":   n,
 		"scaling: 2 normalizers + 2 sinks": n,
@@ -84,11 +85,14 @@ func TestHarnessRunsEveryScenario(t *testing.T) {
 			}
 		}
 	}
-	if exact < 12 { // sink 2, e2e 4, latency 2, scaling 2×4
+	if exact < 16 { // sink 2, e2e 4, e2e-cluster 2+2×2, latency 2, scaling 2×4
 		t.Errorf("only %d exactly-once checks in the report", exact)
 	}
 	if e2e := got["end to end"]; e2e.Ratio == nil {
 		t.Errorf("end to end has no ratio to the bare stages in series: %+v", e2e)
+	}
+	if c := got["end to end, cluster"]; c.Ratio == nil || c.RatioTo != "end to end" {
+		t.Errorf("end to end, cluster has no ratio to the single-node end to end: %+v", c)
 	}
 
 	b, err := os.ReadFile(cfg.Dir + "/report.json")

@@ -16,13 +16,14 @@ const (
 	ScenarioNormalizer = "normalizer"
 	ScenarioPoller     = "poller"
 	ScenarioE2E        = "e2e"
+	ScenarioE2ECluster = "e2e-cluster"
 	ScenarioLatency    = "latency"
 	ScenarioScaling    = "scaling"
 )
 
 // Scenarios lists every scenario in run order.
 func Scenarios() []string {
-	return []string{ScenarioSink, ScenarioNormalizer, ScenarioPoller, ScenarioE2E, ScenarioLatency, ScenarioScaling}
+	return []string{ScenarioSink, ScenarioNormalizer, ScenarioPoller, ScenarioE2E, ScenarioE2ECluster, ScenarioLatency, ScenarioScaling}
 }
 
 // Config configures a harness run. The zero value of a field means its default: volumes that

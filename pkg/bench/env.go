@@ -46,16 +46,34 @@ type stage struct {
 	nc    *nats.Conn // the harness's own connection: pre-loading, counting
 	js    jetstream.JetStream
 	conns []*nats.Conn // services' connections, closed with the stage
+	// chDSN and chCluster are the ClickHouse the stage's sinks write to: the harness's single
+	// server, or a cluster (e2e-cluster).
+	chDSN, chCluster string
 }
 
 // newStage starts the infrastructure child (serving bemoRecords Be-Mo sessions when > 0),
 // provisions the streams and recreates the ClickHouse schema.
 func (h *harness) newStage(ctx context.Context, name string, bemoRecords int) (_ *stage, err error) {
-	st := &stage{h: h, name: name, store: filepath.Join(h.cfg.Dir, "nats-"+name)}
+	st, err := h.startStage(ctx, name, bemoRecords, 1)
+	if err != nil {
+		return nil, err
+	}
+	if err := h.resetSchema(ctx); err != nil {
+		st.close()
+		return nil, err
+	}
+	return st, nil
+}
+
+// startStage starts the infrastructure child with natsServers NATS servers (more than one: a
+// cluster, every stream and bucket with a replica on each) and provisions the streams.
+func (h *harness) startStage(ctx context.Context, name string, bemoRecords, natsServers int) (_ *stage, err error) {
+	st := &stage{h: h, name: name, store: filepath.Join(h.cfg.Dir, "nats-"+name), chDSN: h.ch.DSN()}
 	if err := os.RemoveAll(st.store); err != nil {
 		return nil, fmt.Errorf("bench: %w", err)
 	}
-	if st.in, err = startInfra(ctx, h.cfg.InfraCommand, infraRequest{Store: st.store, Records: bemoRecords, Seed: h.cfg.Seed}, h.logw); err != nil {
+	req := infraRequest{Store: st.store, Records: bemoRecords, Seed: h.cfg.Seed, NATSServers: natsServers}
+	if st.in, err = startInfra(ctx, h.cfg.InfraCommand, req, h.logw); err != nil {
 		return nil, err
 	}
 	defer func() {
@@ -66,10 +84,7 @@ func (h *harness) newStage(ctx context.Context, name string, bemoRecords int) (_
 	if st.nc, st.js, err = st.connect(ctx, "chargeline-bench", 4096); err != nil {
 		return nil, err
 	}
-	if err := bus.Provision(ctx, st.js, bus.Topology{}); err != nil {
-		return nil, err
-	}
-	if err := h.resetSchema(ctx); err != nil {
+	if err := provision(ctx, st.js, bus.Topology{Replicas: natsServers}); err != nil {
 		return nil, err
 	}
 	return st, nil

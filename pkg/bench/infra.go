@@ -29,6 +29,8 @@ type infraRequest struct {
 	Store   string `json:"store"`   // NATS store directory
 	Records int    `json:"records"` // Be-Mo sessions to serve; 0 = no API
 	Seed    int64  `json:"seed"`
+	// NATSServers > 1 runs a NATS cluster of that many servers (stores under Store).
+	NATSServers int `json:"nats_servers,omitempty"`
 }
 
 type infraInfo struct {
@@ -55,12 +57,22 @@ func ServeInfra(in io.Reader, out io.Writer) int {
 	if err := json.Unmarshal(line, &req); err != nil {
 		return fail(fmt.Errorf("bench infra: request: %w", err))
 	}
-	ns, err := bus.RunEmbedded(req.Store, "127.0.0.1", -1)
-	if err != nil {
-		return fail(err)
+	var info infraInfo
+	if req.NATSServers > 1 {
+		servers, url, err := runNATSCluster(req.Store, req.NATSServers)
+		if err != nil {
+			return fail(err)
+		}
+		defer shutdownAll(servers)
+		info.NATSURL = url
+	} else {
+		ns, err := bus.RunEmbedded(req.Store, "127.0.0.1", -1)
+		if err != nil {
+			return fail(err)
+		}
+		defer func() { ns.Shutdown(); ns.WaitForShutdown() }()
+		info.NATSURL = ns.ClientURL()
 	}
-	defer func() { ns.Shutdown(); ns.WaitForShutdown() }()
-	info := infraInfo{NATSURL: ns.ClientURL()}
 	if req.Records > 0 {
 		recs, err := genRecords(req.Seed, req.Records)
 		if err != nil {

@@ -105,7 +105,7 @@ func (h *harness) sinkScenario(ctx context.Context) ([]Result, error) {
 // startSink starts one pkg/sink instance on a connection of its own; the zero cfg is the
 // service's defaults.
 func startSink(ctx context.Context, st *stage, g *group, name string, cfg sink.Config) error {
-	cfg.DSN = st.h.ch.DSN()
+	cfg.DSN, cfg.Cluster = st.chDSN, st.chCluster
 	_, js, err := st.connect(ctx, name, 0)
 	if err != nil {
 		return err
