@@ -112,8 +112,8 @@ type stack struct {
 	simAddr  string
 	nats     []*proc // one, or natsClusterSize: servers n1, n2, n3
 	sim      *proc
-	services map[string]*proc // poller-<provider>, normalizer, sink
-	order    []string         // start order of services
+	services map[string]*proc         // poller-<provider>, normalizer, sink
+	order    []string                 // start order of services
 	ch       *clickhouselocal.Process // a single server; nil on a cluster
 	cluster  *clickhouselocal.Cluster // nil on a single server
 	nc       *nats.Conn
