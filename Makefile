@@ -18,12 +18,18 @@ test: deps vet
 	@# deadline exceeded" when a duration runs out on a busy machine (golang/go#75804).
 	$(MAKE) fuzz FUZZTIME=20000x
 
-## deps: install what is missing (clickhouse-server from Debian's packages, Go modules)
+## deps: install what is missing (clickhouse-server and zookeeper from Debian's packages, Go modules)
 deps:
 	@command -v $(GO) >/dev/null || { echo "Go is missing: install Go 1.26 (https://go.dev/dl/)"; exit 1; }
 	@if ! command -v clickhouse-server >/dev/null && [ ! -x /usr/sbin/clickhouse-server ]; then \
 		echo "installing clickhouse-server (Debian package)…"; \
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq clickhouse-server clickhouse-client; \
+	fi
+	@# ZooKeeper coordinates the replicas of the ClickHouse cluster tests (18.16 has no Keeper);
+	@# the package depends on a Java runtime, which apt installs with it.
+	@if [ ! -e /usr/share/java/zookeeper.jar ] || ! command -v java >/dev/null; then \
+		echo "installing zookeeper (Debian package, with a Java runtime)…"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq zookeeper; \
 	fi
 	@$(GO) mod download
 
