@@ -18,6 +18,7 @@ const (
 	TableChargingSessions = "charging_sessions"
 	TableInvoices         = "invoices"
 	TableCostCenters      = "cost_centers"
+	TableInvoiceLines     = "invoice_lines"
 	TableRawRecords       = "raw_records"
 )
 
@@ -101,6 +102,8 @@ func tableFor(subject string) string {
 			return TableInvoices
 		case events.TypeCostCenter:
 			return TableCostCenters
+		case events.TypeInvoiceLine:
+			return TableInvoiceLines
 		}
 	}
 	return ""
@@ -178,6 +181,16 @@ func decodeEvent(src source, known map[string][]string) (row, error) {
 			return row{}, err
 		}
 		costCenter(b, e)
+		lineage, schema = e.Lineage, e.SchemaVersion
+	case TableInvoiceLines:
+		var e events.InvoiceLine
+		if err := json.Unmarshal(src.data, &e); err != nil {
+			return row{}, fmt.Errorf("invoice_line body: %w", err)
+		}
+		if err := needIDs(e.ID, e.Provider); err != nil {
+			return row{}, err
+		}
+		invoiceLine(b, e)
 		lineage, schema = e.Lineage, e.SchemaVersion
 	}
 	b.set("schema_version", schema)
@@ -280,6 +293,39 @@ func costCenter(b *builder, e events.CostCenter) {
 	b.set("description", e.Description)
 	b.time("created_at", e.CreatedAt)
 	b.time("updated_at", e.UpdatedAt)
+}
+
+// invoiceLine fills an invoice_lines row. amount is required: a line without it has no money
+// to add to its invoice.
+func invoiceLine(b *builder, e events.InvoiceLine) {
+	b.set("id", e.ID)
+	b.set("provider", e.Provider)
+	b.set("source_id", e.SourceID)
+	b.set("invoice_id", e.InvoiceID)
+	b.set("account", e.Account)
+	b.set("status", e.Status)
+	b.set("product_category", e.Product.Category)
+	b.set("product_family", e.Product.Family)
+	b.set("product_code", e.Product.Code)
+	b.dec("quantity", e.Quantity, 4)
+	b.set("unit", e.Unit)
+	b.dec("unit_price", e.UnitPrice, 6)
+	amount, err := parseDecimal(e.Amount, 4)
+	switch {
+	case err != nil:
+		b.fail("amount", err)
+	case amount == nil:
+		b.fail("amount", errors.New("is required"))
+	}
+	if amount == nil {
+		amount = &decimal.Decimal{}
+	}
+	b.set("amount", *amount)
+	b.dec("net_amount", e.NetAmount, 4)
+	b.dec("gross_amount", e.GrossAmount, 4)
+	b.set("currency", e.Currency)
+	b.time("time", e.Time)
+	b.time("source_updated_at", e.SourceUpdatedAt)
 }
 
 // builder collects a row's columns and the first conversion error.

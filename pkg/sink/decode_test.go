@@ -111,6 +111,15 @@ func TestDecodeRowsHaveTheirTablesColumns(t *testing.T) {
 	if r, err := decode(source{subject: cc.Subject, header: cc.Header, data: cc.Data}); err != nil || r.table != TableCostCenters {
 		t.Errorf("cost center: %v %v", r.table, err)
 	}
+	line := &nats.Msg{Subject: "events.invoice_line.v1.mews", Header: nats.Header{events.HeaderID: {"l1"}},
+		Data: []byte(`{"id":"mews:l1","provider":"mews","invoice_id":"mews:b1","product":{},"amount":"10.70","net_amount":"10.00","currency":"EUR","lineage":{"raw_sequence":5}}`)}
+	if r, err := decode(source{subject: line.Subject, header: line.Header, data: line.Data}); err != nil || r.table != TableInvoiceLines || len(r.cols) != len(r.vals) {
+		t.Errorf("invoice line: %v %v", r.table, err)
+	}
+	line.Data = []byte(`{"id":"mews:l1","provider":"mews","product":{},"currency":"EUR","lineage":{"raw_sequence":5}}`)
+	if _, err := decode(source{subject: line.Subject, header: line.Header, data: line.Data}); !errors.Is(err, errUndecodable) || !strings.Contains(err.Error(), "amount") {
+		t.Errorf("invoice line without amount: %v, want errUndecodable naming amount", err)
+	}
 }
 
 func TestSubjectProvider(t *testing.T) {

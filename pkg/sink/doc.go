@@ -4,7 +4,7 @@
 // # Flow
 //
 // Two durable pull consumers feed it: "sink-events" on EVENTS (events.>, into
-// charging_sessions, invoices and cost_centers) and "sink-raw" on RAW (raw.>, into
+// charging_sessions, invoices, cost_centers and invoice_lines) and "sink-raw" on RAW (raw.>, into
 // raw_records). Each consumer runs one loop that fetches messages, decodes each into a row of
 // its table and adds it to that table's Batcher. A batch is inserted when it reaches
 // --batch-rows, --batch-bytes or --batch-age; only then are its messages acknowledged.

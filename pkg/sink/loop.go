@@ -61,7 +61,7 @@ type pending struct {
 func (s *Sink) newLoop(stream, name, filter string, cons jetstream.Consumer) *loop {
 	tables := []string{TableRawRecords}
 	if stream == "EVENTS" {
-		tables = []string{TableChargingSessions, TableInvoices, TableCostCenters}
+		tables = []string{TableChargingSessions, TableInvoices, TableCostCenters, TableInvoiceLines}
 	}
 	l := &loop{
 		s: s, stream: stream, name: name, filter: filter, cons: cons, tables: tables,

@@ -46,7 +46,7 @@ func TestAnalystREADME(t *testing.T) {
 	t.Run("documented", func(t *testing.T) { checkDocumented(t, conn) })
 
 	t.Run("redelivery changes no result", func(t *testing.T) {
-		for _, table := range []string{"charging_sessions", "invoices", "cost_centers", "raw_records"} {
+		for _, table := range []string{"charging_sessions", "invoices", "cost_centers", "invoice_lines", "raw_records"} {
 			if err := conn.Exec(t.Context(), "INSERT INTO chargeline."+table+" SELECT * FROM chargeline."+table); err != nil {
 				t.Fatalf("duplicate %s: %v", table, err)
 			}

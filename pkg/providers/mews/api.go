@@ -103,23 +103,51 @@ type ErrorBody struct {
 // seed does not show entities; these are the Connector API's Bill fields). Nullable fields
 // decode null as "".
 type Bill struct {
-	ID              string           `json:"Id"`
-	Name            string           `json:"Name"`
-	EnterpriseID    string           `json:"EnterpriseId"`
-	AccountID       string           `json:"AccountId"`
-	AccountType     string           `json:"AccountType"` // Customer or Company
-	CustomerID      string           `json:"CustomerId"`  // deprecated by Mews, still sent
-	CompanyID       string           `json:"CompanyId"`   // deprecated by Mews, still sent
-	State           string           `json:"State"`       // Open or Closed
-	Type            string           `json:"Type"`        // Receipt or Invoice
-	Number          string           `json:"Number"`
-	CreatedUtc      string           `json:"CreatedUtc"`
-	IssuedUtc       string           `json:"IssuedUtc"`
-	DueUtc          string           `json:"DueUtc"`
-	PaidUtc         string           `json:"PaidUtc"`
-	UpdatedUtc      string           `json:"UpdatedUtc"`
-	CorrectionState string           `json:"CorrectionState"`
-	Revenue         []AccountingItem `json:"Revenue"` // deprecated by Mews; the only money a Bill carries
+	ID              string `json:"Id"`
+	Name            string `json:"Name"`
+	EnterpriseID    string `json:"EnterpriseId"`
+	AccountID       string `json:"AccountId"`
+	AccountType     string `json:"AccountType"` // Customer or Company
+	CustomerID      string `json:"CustomerId"`  // deprecated by Mews, still sent
+	CompanyID       string `json:"CompanyId"`   // deprecated by Mews, still sent
+	State           string `json:"State"`       // Open or Closed
+	Type            string `json:"Type"`        // Receipt or Invoice
+	Number          string `json:"Number"`
+	CreatedUtc      string `json:"CreatedUtc"`
+	IssuedUtc       string `json:"IssuedUtc"`
+	DueUtc          string `json:"DueUtc"`
+	PaidUtc         string `json:"PaidUtc"`
+	UpdatedUtc      string `json:"UpdatedUtc"`
+	CorrectionState string `json:"CorrectionState"`
+	// Amount is the bill's own total, when it carries one (not every Bill does).
+	Amount *ExtendedAmount `json:"Amount"`
+	// Revenue is deprecated by Mews ("use orderItems/getAll with BillId"): current bills may
+	// carry none, their money then being in the OrderItem export.
+	Revenue []AccountingItem `json:"Revenue"`
+}
+
+// OrderItem is the part of an exported OrderItem entity the mapping reads, with the Connector
+// API's field names: an item consumed (a night, a product, a fee) and, once billed, the bill it
+// is on (BillId). Nullable fields decode null as "".
+type OrderItem struct {
+	ID              string          `json:"Id"`
+	EnterpriseID    string          `json:"EnterpriseId"`
+	AccountID       string          `json:"AccountId"`
+	AccountType     string          `json:"AccountType"`
+	ServiceID       string          `json:"ServiceId"`
+	BillID          string          `json:"BillId"`
+	BillingName     string          `json:"BillingName"`
+	UnitCount       json.Number     `json:"UnitCount"`
+	UnitAmount      *ExtendedAmount `json:"UnitAmount"`
+	Amount          *ExtendedAmount `json:"Amount"`          // negative for a rebate or payment
+	RevenueType     string          `json:"RevenueType"`     // Service, Product, Additional
+	Type            string          `json:"Type"`            // SpaceOrder, ProductOrder, CityTax …
+	AccountingState string          `json:"AccountingState"` // Open, Closed, Inactive, Canceled
+	ConsumedUtc     string          `json:"ConsumedUtc"`
+	ClosedUtc       string          `json:"ClosedUtc"`
+	CanceledUtc     string          `json:"CanceledUtc"`
+	CreatedUtc      string          `json:"CreatedUtc"`
+	UpdatedUtc      string          `json:"UpdatedUtc"`
 }
 
 // AccountingItem is one revenue item of a bill.

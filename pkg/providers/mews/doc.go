@@ -1,13 +1,14 @@
 // Package mews ingests Mews Connector API exports: a client for exports/add and
 // exports/getAll, a poll source that runs one asynchronous export per entity type and window and
-// streams its JSON Lines files, the pure mapping of Bills to invoice.v1 events, and a simulator
-// serving the same API and files.
+// streams its JSON Lines files, the pure mapping of Bills to invoice.v1 events and of OrderItems
+// to invoice_line.v1 events, and a simulator serving the same API and files.
 //
 // The specification is the seed document seeds/001_351e430f0aa5091e.txt ("Exports": Get all
 // exports, Add export; beta). Every exported entity becomes one raw record on
 // raw.mews.<entity type in lower case> (raw.mews.bill, raw.mews.orderitem, raw.mews.payment …,
-// archived in raw_records); a Bill also becomes one canonical event on events.invoice.v1.mews.
-// The other nine entity types carry no canonical event.
+// archived in raw_records); a Bill also becomes one canonical event on events.invoice.v1.mews,
+// an OrderItem one on events.invoice_line.v1.mews. The other eight entity types carry no
+// canonical event.
 //
 // # Operations and authentication
 //
@@ -70,8 +71,23 @@
 //     (plus the 64 KiB read buffer) are held, so a hostile file cannot exhaust memory.
 //   - The seed documents no entity fields. Bills are read with the Connector API's Bill field
 //     names (Id, Number, State, Type, AccountId, AccountType, CustomerId, CompanyId, CreatedUtc,
-//     IssuedUtc, UpdatedUtc) and its deprecated Revenue items (Amount with Currency, NetValue,
-//     GrossValue), the only money a Bill carries.
+//     IssuedUtc, UpdatedUtc), OrderItems with its OrderItem field names (Id, AccountId, BillId,
+//     BillingName, UnitCount, UnitAmount, Amount, RevenueType, Type, AccountingState,
+//     ConsumedUtc, CreatedUtc, UpdatedUtc); amounts are {Currency, NetValue, GrossValue}.
+//   - Where a bill's money is: Mews deprecated the Revenue items embedded in a Bill ("use
+//     orderItems/getAll with BillId"), so a bill may carry its own Amount, Revenue items, or no
+//     money at all (then it is only in the OrderItem export, on the items whose BillId is the
+//     bill's Id). A bill's totals are therefore its own Amount when it has one, else the sum of
+//     its Revenue items, else the sum of its order items. The mapping is pure and sees one
+//     record at a time, so the last case cannot be done there: every OrderItem becomes an
+//     invoice_line.v1 event naming its bill (invoice_id "mews:<BillId>"), keyed by the item so a
+//     re-billed or cancelled item replaces its earlier version, and ClickHouse's view
+//     invoice_totals adds them up per bill and currency when queried (schemas/clickhouse
+//     0008_invoice_lines.sql), leaving out items whose AccountingState is Canceled. An item
+//     without BillId (not billed yet) keeps an empty invoice_id. Revenue items are the bill's
+//     order items seen from the bill, so a bill that has totals of its own is not added to.
+//   - The simulator serves each of these readings (sim.Readings.BillMoney: "" or "revenue",
+//     "amount", "order-items"; providersim --reading-bill-money).
 //
 // # Polling and checkpoints
 //
@@ -81,6 +97,9 @@
 // "export":{"id","end","file","line","offset"}: the export id, its window's end, the files
 // already complete, and the lines and bytes of the current file already durable. Without a
 // checkpoint the first window starts at MEWS_START (default: 30 days before the first poll).
+// Provider is a providers.Backfiller: BackfillCheckpoint(t) is {"from": t rounded down to the
+// second} (chargectl backfill, verify, checkpoints set --at), and CheckpointTime returns a
+// checkpoint's from, the time before which everything was emitted.
 //
 // Fetch adds the window's export, then emits a marker whose Next holds the export id before
 // waiting, so a restarted poller resumes that export instead of adding another. Each file is
@@ -101,12 +120,24 @@
 // source_updated_at the UpdatedUtc, times in RFC 3339 UTC; the event time is IssuedUtc, else
 // UpdatedUtc, else CreatedUtc. Each Revenue item becomes a line item (product category = Type,
 // family = SubType, code = Name, since Mews items carry no product code; amount = GrossValue;
-// time = ConsumptionUtc). When every item shares one currency, total_amount and total_gross are
-// the exact sum of the gross values and total_net the sum of the net values; a bill without
-// Revenue has no totals, one mixing currencies keeps its lines without totals. invoice.v1 has no
-// field for the bill Number: it stays in the raw record. A Bill without a usable Id or any of
-// IssuedUtc, UpdatedUtc, CreatedUtc, with a malformed time, a non-decimal amount or a revenue
-// item without Amount, GrossValue or an ISO 4217 currency fails with an error wrapping
-// events.ErrUnmappable. Records of the other entity types map to no event (nil, nil); a resource
-// that is no export entity type is unmappable.
+// time = ConsumptionUtc). A bill's own Amount gives its totals (total_amount = total_gross =
+// GrossValue, total_net = NetValue, currency); without one, when every item shares one
+// currency, total_amount and total_gross are the exact sum of the gross values and total_net the
+// sum of the net values; a bill with neither has no totals (its order items give them, see
+// above), one mixing currencies keeps its lines without totals. invoice.v1 has no field for the
+// bill Number: it stays in the raw record. A Bill without a usable Id or any of IssuedUtc,
+// UpdatedUtc, CreatedUtc, with a malformed time, a non-decimal amount, an Amount with NetValue
+// but no GrossValue, or an amount without GrossValue or an ISO 4217 currency fails with an
+// error wrapping events.ErrUnmappable (an Amount that is null or holds neither value counts as
+// none).
+//
+// An OrderItem becomes one invoice_line.v1 event: id "mews:<Id>", invoice_id "mews:<BillId>"
+// (none while BillId is null), account the AccountId, status the AccountingState, product
+// category = RevenueType, family = Type, code = BillingName, quantity = UnitCount, unit_price =
+// UnitAmount.GrossValue, amount and gross_amount = Amount.GrossValue, net_amount =
+// Amount.NetValue, currency, time = ConsumedUtc, source_updated_at = UpdatedUtc; the event time
+// is ConsumedUtc, else UpdatedUtc, else CreatedUtc. One without a usable Id, with an unusable
+// BillId, without Amount, GrossValue or an ISO 4217 currency, with a non-decimal number or a
+// malformed time fails with an error wrapping events.ErrUnmappable. Records of the other entity
+// types map to no event (nil, nil); a resource that is no export entity type is unmappable.
 package mews

@@ -15,12 +15,25 @@ import (
 var currencyISO = regexp.MustCompile(`^[A-Z]{3}$`)
 
 // Map turns one raw Mews entity into canonical events: a Bill (raw.mews.bill) becomes one
-// invoice.v1 event; the other entity types carry no canonical event and return none (they are
-// archived raw only). It is pure (no I/O, no clock) and deterministic: the same raw record gives
-// the same event and ce-id. Every failure, including a resource that is no export entity type,
-// wraps events.ErrUnmappable. See the package doc for the readings it applies.
+// invoice.v1 event, an OrderItem (raw.mews.orderitem) one invoice_line.v1 event; the other
+// entity types carry no canonical event and return none (they are archived raw only). It is
+// pure (no I/O, no clock) and deterministic: the same raw record gives the same event and ce-id.
+// Every failure, including a resource that is no export entity type, wraps
+// events.ErrUnmappable. See the package doc for the readings it applies.
 func (Provider) Map(raw events.Raw) ([]events.Event, error) {
-	if raw.Resource != Resource(EntityBill) {
+	var (
+		what string
+		ev   events.Event
+		err  error
+	)
+	switch raw.Resource {
+	case Resource(EntityBill):
+		what = "bill"
+		ev, err = mapBill(raw)
+	case Resource(EntityOrderItem):
+		what = "order item"
+		ev, err = mapOrderItem(raw)
+	default:
 		for _, et := range EntityTypes() {
 			if raw.Resource == Resource(et) {
 				return nil, nil
@@ -28,9 +41,8 @@ func (Provider) Map(raw events.Raw) ([]events.Event, error) {
 		}
 		return nil, fmt.Errorf("mews: map raw %s: %w: resource %q is not a Mews export entity type", raw.ID, events.ErrUnmappable, poll.SafeText(raw.Resource))
 	}
-	ev, err := mapBill(raw)
 	if err != nil {
-		return nil, fmt.Errorf("mews: map raw %s (bill %q): %w", raw.ID, poll.SafeText(raw.RecordID), err)
+		return nil, fmt.Errorf("mews: map raw %s (%s %q): %w", raw.ID, what, poll.SafeText(raw.RecordID), err)
 	}
 	return []events.Event{ev}, nil
 }
@@ -41,31 +53,19 @@ func mapBill(raw events.Raw) (events.Event, error) {
 		return events.Event{}, err
 	}
 	id := b.ID
-	switch {
-	case id == "":
-		return events.Event{}, events.Unmappable("Id is missing")
-	case !validID(id):
-		return events.Event{}, events.Unmappable("Id %q is not a usable id", poll.SafeText(id))
+	if err := checkID("Id", id); err != nil {
+		return events.Event{}, err
 	}
 	var created, issued, updated time.Time
-	for _, f := range []struct {
-		name, value string
-		dst         *time.Time
-	}{{"CreatedUtc", b.CreatedUtc, &created}, {"IssuedUtc", b.IssuedUtc, &issued}, {"UpdatedUtc", b.UpdatedUtc, &updated}} {
-		if f.value == "" {
-			continue
-		}
-		if *f.dst, err = parseTime(f.name, f.value); err != nil {
-			return events.Event{}, err
-		}
+	if err := parseTimes(
+		timeField{"CreatedUtc", b.CreatedUtc, &created},
+		timeField{"IssuedUtc", b.IssuedUtc, &issued},
+		timeField{"UpdatedUtc", b.UpdatedUtc, &updated},
+	); err != nil {
+		return events.Event{}, err
 	}
 	// The event happened when the bill was issued; an open bill when it last changed.
-	evTime := issued
-	for _, t := range []time.Time{updated, created} {
-		if evTime.IsZero() {
-			evTime = t
-		}
-	}
+	evTime := first(issued, updated, created)
 	if evTime.IsZero() {
 		return events.Event{}, events.Unmappable("bill has none of IssuedUtc, UpdatedUtc, CreatedUtc")
 	}
@@ -100,11 +100,178 @@ func mapBill(raw events.Raw) (events.Event, error) {
 		inv.LineItems = append(inv.LineItems, line)
 		nets = append(nets, net)
 	}
-	if err := totals(&inv, nets); err != nil {
+	own, err := billAmount(b.Amount)
+	if err != nil {
+		return events.Event{}, err
+	}
+	if own != nil {
+		// The bill states its own total: it wins over the sum of its items.
+		inv.Currency, inv.TotalAmount, inv.TotalGross, inv.TotalNet = own.currency, own.gross, own.gross, own.net
+	} else if err := totals(&inv, nets); err != nil {
 		return events.Event{}, err
 	}
 
 	return events.NewEvent(raw, inv, evTime)
+}
+
+// mapOrderItem turns an OrderItem into an invoice_line.v1 event on the invoice "mews:<BillId>"
+// (none while BillId is null): amount and gross_amount its Amount.GrossValue, net_amount its
+// NetValue, quantity its UnitCount, unit_price its UnitAmount.GrossValue, product category =
+// RevenueType, family = Type, code = BillingName; time the ConsumedUtc. The event time is
+// ConsumedUtc, else UpdatedUtc, else CreatedUtc.
+func mapOrderItem(raw events.Raw) (events.Event, error) {
+	var o OrderItem
+	if err := events.DecodeRecord(raw.Data, &o, "a Mews order item", true); err != nil {
+		return events.Event{}, err
+	}
+	if err := checkID("Id", o.ID); err != nil {
+		return events.Event{}, err
+	}
+	bill := strings.TrimSpace(o.BillID)
+	if bill != "" {
+		if err := checkID("BillId", bill); err != nil {
+			return events.Event{}, err
+		}
+		bill = Name + ":" + bill
+	}
+	var consumed, created, updated time.Time
+	if err := parseTimes(
+		timeField{"ConsumedUtc", o.ConsumedUtc, &consumed},
+		timeField{"CreatedUtc", o.CreatedUtc, &created},
+		timeField{"UpdatedUtc", o.UpdatedUtc, &updated},
+	); err != nil {
+		return events.Event{}, err
+	}
+	evTime := first(consumed, updated, created)
+	if evTime.IsZero() {
+		return events.Event{}, events.Unmappable("order item has none of ConsumedUtc, UpdatedUtc, CreatedUtc")
+	}
+	m, err := amount("Amount", o.Amount)
+	if err != nil {
+		return events.Event{}, err
+	}
+	line := events.InvoiceLine{
+		SchemaVersion: events.SchemaVersion,
+		ID:            Name + ":" + o.ID,
+		Provider:      Name,
+		SourceID:      o.ID,
+		InvoiceID:     bill,
+		Account:       strings.TrimSpace(o.AccountID),
+		Status:        strings.TrimSpace(o.AccountingState),
+		Product: events.Product{
+			Category: strings.TrimSpace(o.RevenueType),
+			Family:   strings.TrimSpace(o.Type),
+			Code:     strings.TrimSpace(o.BillingName),
+		},
+		Amount:      m.gross,
+		GrossAmount: m.gross,
+		NetAmount:   m.net,
+		Currency:    m.currency,
+		Lineage: events.Lineage{
+			RawID:       raw.ID,
+			RawStream:   "RAW",
+			RawSequence: raw.Sequence,
+			RawSubject:  raw.Subject(),
+		},
+	}
+	if line.Quantity, err = decimal("UnitCount", o.UnitCount); err != nil {
+		return events.Event{}, err
+	}
+	if o.UnitAmount != nil && o.UnitAmount.GrossValue != "" {
+		if line.UnitPrice, err = decimal("UnitAmount.GrossValue", o.UnitAmount.GrossValue); err != nil {
+			return events.Event{}, err
+		}
+	}
+	if !consumed.IsZero() {
+		line.Time = formatTime(consumed)
+	}
+	if !updated.IsZero() {
+		line.SourceUpdatedAt = formatTime(updated)
+	}
+	return events.NewEvent(raw, line, evTime)
+}
+
+// checkID refuses an id that is missing or cannot travel as a canonical id.
+func checkID(field, id string) error {
+	switch {
+	case id == "":
+		return events.Unmappable("%s is missing", field)
+	case !validID(id):
+		return events.Unmappable("%s %q is not a usable id", field, poll.SafeText(id))
+	}
+	return nil
+}
+
+// timeField is one optional timestamp of an entity and where its parsed value goes.
+type timeField struct {
+	name, value string
+	dst         *time.Time
+}
+
+// parseTimes parses every non-empty field into its dst.
+func parseTimes(fields ...timeField) error {
+	for _, f := range fields {
+		if f.value == "" {
+			continue
+		}
+		t, err := parseTime(f.name, f.value)
+		if err != nil {
+			return err
+		}
+		*f.dst = t
+	}
+	return nil
+}
+
+// first returns the first non-zero time, the zero time if there is none.
+func first(ts ...time.Time) time.Time {
+	for _, t := range ts {
+		if !t.IsZero() {
+			return t
+		}
+	}
+	return time.Time{}
+}
+
+// money is an amount read from Mews: a currency and exact decimals (net "" when absent).
+type money struct{ currency, gross, net string }
+
+// amount reads a required Amount: GrossValue and an ISO 4217 Currency are needed, NetValue is
+// optional.
+func amount(field string, a *ExtendedAmount) (money, error) {
+	if a == nil {
+		return money{}, events.Unmappable("%s is missing", field)
+	}
+	if a.GrossValue == "" {
+		return money{}, events.Unmappable("%s.GrossValue is missing", field)
+	}
+	gross, err := decimal(field+".GrossValue", a.GrossValue)
+	if err != nil {
+		return money{}, err
+	}
+	net, err := decimal(field+".NetValue", a.NetValue)
+	if err != nil {
+		return money{}, err
+	}
+	currency := strings.ToUpper(strings.TrimSpace(a.Currency))
+	if !currencyISO.MatchString(currency) {
+		return money{}, events.Unmappable("%s.Currency %q is not an ISO 4217 code", field, poll.SafeText(a.Currency))
+	}
+	return money{currency: currency, gross: gross, net: net}, nil
+}
+
+// billAmount reads a bill's own Amount: nil when the bill carries none (absent, null, or with
+// neither GrossValue nor NetValue); one with a NetValue but no GrossValue is unmappable, like a
+// revenue item without it.
+func billAmount(a *ExtendedAmount) (*money, error) {
+	if a == nil || (a.GrossValue == "" && a.NetValue == "") {
+		return nil, nil
+	}
+	m, err := amount("Amount", a)
+	if err != nil {
+		return nil, err
+	}
+	return &m, nil
 }
 
 // decodeBill decodes exactly one JSON object; numbers stay json.Number.
@@ -155,25 +322,10 @@ func formatTime(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
 // lineItem maps one revenue item: amount is its GrossValue (Mews's gross includes tax); it also
 // returns the NetValue ("" when absent) for the bill's net total.
 func lineItem(i int, item AccountingItem) (events.LineItem, string, error) {
-	field := func(name string) string { return fmt.Sprintf("Revenue[%d].%s", i, name) }
-	a := item.Amount
-	if a == nil {
-		return events.LineItem{}, "", events.Unmappable("%s is missing", field("Amount"))
-	}
-	if a.GrossValue == "" {
-		return events.LineItem{}, "", events.Unmappable("%s is missing", field("Amount.GrossValue"))
-	}
-	gross, err := decimal(field("Amount.GrossValue"), a.GrossValue)
+	field := fmt.Sprintf("Revenue[%d]", i)
+	m, err := amount(field+".Amount", item.Amount)
 	if err != nil {
 		return events.LineItem{}, "", err
-	}
-	net, err := decimal(field("Amount.NetValue"), a.NetValue)
-	if err != nil {
-		return events.LineItem{}, "", err
-	}
-	currency := strings.ToUpper(strings.TrimSpace(a.Currency))
-	if !currencyISO.MatchString(currency) {
-		return events.LineItem{}, "", events.Unmappable("%s %q is not an ISO 4217 code", field("Amount.Currency"), poll.SafeText(a.Currency))
 	}
 	line := events.LineItem{
 		Product: events.Product{
@@ -181,17 +333,17 @@ func lineItem(i int, item AccountingItem) (events.LineItem, string, error) {
 			Family:   strings.TrimSpace(item.SubType),
 			Code:     strings.TrimSpace(item.Name),
 		},
-		Amount:   gross,
-		Currency: currency,
+		Amount:   m.gross,
+		Currency: m.currency,
 	}
 	if item.ConsumptionUtc != "" {
-		t, err := parseTime(field("ConsumptionUtc"), item.ConsumptionUtc)
+		t, err := parseTime(field+".ConsumptionUtc", item.ConsumptionUtc)
 		if err != nil {
 			return events.LineItem{}, "", err
 		}
 		line.Time = formatTime(t)
 	}
-	return line, net, nil
+	return line, m.net, nil
 }
 
 // totals sets the bill's gross (total_amount and total_gross) and net totals from its lines when

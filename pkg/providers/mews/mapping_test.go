@@ -247,7 +247,7 @@ func TestMapEventEnvelope(t *testing.T) {
 
 func TestMapOtherEntityTypesCarryNoEvent(t *testing.T) {
 	for _, et := range mews.EntityTypes() {
-		if et == mews.EntityBill {
+		if et == mews.EntityBill || et == mews.EntityOrderItem {
 			continue
 		}
 		evs, err := mews.Provider{}.Map(rawOf(mews.Resource(et), []byte(`{"Id":"x","anything":true}`)))
@@ -356,26 +356,43 @@ func FuzzMap(f *testing.F) {
 	} {
 		f.Add("bill", []byte(s))
 	}
+	f.Add("bill", []byte(`{"Id":"a","UpdatedUtc":"2023-10-24T11:03:18Z","Amount":{"Currency":"EUR","GrossValue":1.5,"NetValue":"1e0"},"Revenue":null}`))
+	for _, name := range seedOrderItems {
+		f.Add("orderitem", providertest.Testdata(f, name+".json"))
+	}
+	f.Add("orderitem", []byte(`{"Id":"o","BillId":" ","UnitCount":1e3,"ConsumedUtc":"2023-10-24T11:03:18Z","Amount":{"Currency":"eur","GrossValue":-0.0}}`))
 	f.Add("payment", []byte(`{"Id":"p"}`))
 	f.Add("bills", []byte(`{"Id":"p"}`))
-	schema := invoiceSchema(f)
+	schemas := map[string]*jsonschema.Schema{events.TypeInvoice: invoiceSchema(f), events.TypeInvoiceLine: lineSchema(f)}
+	want := map[string]string{"bill": events.TypeInvoice, "orderitem": events.TypeInvoiceLine}
 	f.Fuzz(func(t *testing.T, resource string, data []byte) {
 		evs, ok := providertest.CheckMap(t, mews.Provider{}, rawOf(resource, data))
 		if !ok {
 			return
 		}
-		if resource != "bill" && evs != nil {
+		if want[resource] == "" && evs != nil {
 			t.Fatalf("resource %q mapped to %d events", resource, len(evs))
 		}
 		for _, ev := range evs {
-			if err := eventschema.Validate(schema, ev.Data); err != nil {
+			if ev.Type != want[resource] {
+				t.Fatalf("resource %q mapped to a %s event", resource, ev.Type)
+			}
+			if err := eventschema.Validate(schemas[ev.Type], ev.Data); err != nil {
 				t.Fatalf("event does not validate: %v\n%s", err, ev.Data)
 			}
-			var inv events.Invoice
-			if err := json.Unmarshal(ev.Data, &inv); err != nil {
+			var body struct {
+				events.Invoice
+				Amount      string `json:"amount"`
+				NetAmount   string `json:"net_amount"`
+				GrossAmount string `json:"gross_amount"`
+				UnitPrice   string `json:"unit_price"`
+				Quantity    string `json:"quantity"`
+			}
+			if err := json.Unmarshal(ev.Data, &body); err != nil {
 				t.Fatalf("event data: %v", err)
 			}
-			money := []string{inv.TotalAmount, inv.TotalNet, inv.TotalGross}
+			inv := body.Invoice
+			money := []string{inv.TotalAmount, inv.TotalNet, inv.TotalGross, body.Amount, body.NetAmount, body.GrossAmount, body.UnitPrice, body.Quantity}
 			for _, l := range inv.LineItems {
 				money = append(money, l.Amount)
 			}

@@ -106,8 +106,14 @@ func (Provider) NewSimulator(opts sim.Options) sim.Simulator { return NewSimulat
 // opts.Now() at construction minus one hour: the same seed, count and hour give the same data,
 // and all of it can be exported (it is older than the 5-minute rule). Bills carry Id, Number,
 // State (Open, or Closed with IssuedUtc), Type, AccountId (a Customer with CustomerId, or a
-// Company), CreatedUtc, UpdatedUtc and one to three Revenue items whose Amount holds NetValue,
-// GrossValue and TaxValues in the enterprise's currency.
+// Company), CreatedUtc, UpdatedUtc and one to three items whose Amount holds NetValue,
+// GrossValue and TaxValues in the enterprise's currency. Where those items are is
+// opts.Readings.BillMoney: "" or "revenue", embedded as Revenue items; "amount", summed into
+// the bill's own Amount, Revenue null; "order-items", nowhere on the bill (Revenue null): they
+// are OrderItems (same Ids, BillId = the bill's Id, updated when the bill was) added to the
+// OrderItem export. Any other value reads as "revenue". The bills, their items and the truth
+// are the same in every reading, and the default's output is byte for byte what it was before
+// the readings existed. The other OrderItems name bills that do not exist.
 //
 // Exports: exports/add validates the body (credentials, EntityType, Scope ≤ 1000 GUIDs, an
 // UpdatedUtc interval that ends at least 5 minutes before opts.Now() and spans at most 180 days;
@@ -128,7 +134,7 @@ func (Provider) NewSimulator(opts sim.Options) sim.Simulator { return NewSimulat
 // AccessToken, under Faults.ExpiredToken ("expired") and under Faults.MissingToken. Generic
 // faults (429 with Retry-After, 500, slow responses) come from sim.Injector and hit files too.
 // Truth().Records is the number of Bills that exist at opts.Now() (one invoice.v1 event each),
-// Totals their GrossValue per currency; Requests counts "add <EntityType> <StartUtc>..<EndUtc>",
+// IDs their Ids, Totals the GrossValue of their items per currency (BillTotals per bill); Requests counts "add <EntityType> <StartUtc>..<EndUtc>",
 // "add-refused <EntityType>", "getAll", "file <id> <n>" (downloads served), "range <id> <n>"
 // (of which resumed with Range) and "url-expired" (403 for an expired URL).
 type Simulator struct {
@@ -152,8 +158,9 @@ type simEntity struct {
 	id       string
 	scope    string // enterprise id, or chain id for chain-level types
 	updated  time.Time
-	currency string // bills: the currency of gross
-	gross    string // bills: the sum of the Revenue GrossValues
+	currency string // bills: the currency of gross and net
+	gross    string // bills: the sum of their items' GrossValues
+	net      string // bills: the sum of their items' NetValues
 	data     []byte
 }
 
@@ -180,7 +187,7 @@ func NewSimulator(opts sim.Options) *Simulator {
 		n = simDefaultRecords
 	}
 	anchor := s.now().UTC().Truncate(time.Hour).Add(-time.Hour)
-	s.data = generate(opts.Seed, n, anchor)
+	s.data = generate(opts.Seed, n, anchor, opts.Readings.BillMoney)
 
 	mux := http.NewServeMux()
 	mux.HandleFunc(pathAddExport, s.add)
@@ -220,7 +227,8 @@ func (s *Simulator) Entities(entityType string) int {
 	return n
 }
 
-// Truth counts the Bills that exist at opts.Now() and their GrossValue per currency.
+// Truth counts the Bills that exist at opts.Now() (IDs: their Ids) and the GrossValue of their
+// items per currency, whichever Readings.BillMoney says where the money is.
 func (s *Simulator) Truth() sim.Truth {
 	now := s.now()
 	t := sim.Truth{Totals: map[string]string{}, Requests: map[string]int{}}
@@ -230,8 +238,10 @@ func (s *Simulator) Truth() sim.Truth {
 			continue
 		}
 		t.Records++
+		t.IDs = append(t.IDs, b.id)
 		amounts[b.currency] = append(amounts[b.currency], b.gross)
 	}
+	slices.Sort(t.IDs)
 	for cur, a := range amounts {
 		t.Totals[cur], _ = events.AddDecimals(a...) // generated amounts are always decimals
 	}
@@ -241,6 +251,23 @@ func (s *Simulator) Truth() sim.Truth {
 	}
 	s.mu.Unlock()
 	return t
+}
+
+// SimMoney is a bill's money as the simulator made it: exact decimals in one currency.
+type SimMoney struct{ Currency, Gross, Net string }
+
+// BillTotals returns, by bill Id, the total of every Bill that exists at opts.Now(): the sums
+// of its items' GrossValue and NetValue, which are also its own Amount under BillMoney
+// "amount" and the sums of its order items under "order-items".
+func (s *Simulator) BillTotals() map[string]SimMoney {
+	now := s.now()
+	out := map[string]SimMoney{}
+	for _, b := range s.data[EntityBill] {
+		if !b.updated.After(now) {
+			out[b.id] = SimMoney{Currency: b.currency, Gross: b.gross, Net: b.net}
+		}
+	}
+	return out
 }
 
 func (s *Simulator) count(key string) {
@@ -582,7 +609,8 @@ type simBill struct {
 	DueUtc               *string      `json:"DueUtc"`
 	UpdatedUtc           string       `json:"UpdatedUtc"`
 	Notes                *string      `json:"Notes"`
-	Revenue              []simRevenue `json:"Revenue"`
+	Amount               *simAmount   `json:"Amount,omitempty"` // BillMoney "amount" only
+	Revenue              []simRevenue `json:"Revenue"`          // null under "amount" and "order-items"
 	CorrectionState      string       `json:"CorrectionState"`
 	CorrectionType       *string      `json:"CorrectionType"`
 	CorrectedBillID      *string      `json:"CorrectedBillId"`
@@ -607,6 +635,32 @@ type simAmount struct {
 	TaxValues  []TaxValue  `json:"TaxValues"`
 }
 
+// simOrderItem is an OrderItem as the simulator writes it under BillMoney "order-items" (one per
+// revenue item the bill would otherwise embed, same Id), in Mews's field order; nil pointers
+// are null.
+type simOrderItem struct {
+	ID              string    `json:"Id"`
+	EnterpriseID    string    `json:"EnterpriseId"`
+	AccountID       string    `json:"AccountId"`
+	AccountType     string    `json:"AccountType"`
+	ServiceID       string    `json:"ServiceId"`
+	ServiceOrderID  string    `json:"ServiceOrderId"`
+	Notes           *string   `json:"Notes"`
+	BillID          string    `json:"BillId"`
+	BillingName     string    `json:"BillingName"`
+	UnitCount       int64     `json:"UnitCount"`
+	UnitAmount      simAmount `json:"UnitAmount"`
+	Amount          simAmount `json:"Amount"`
+	RevenueType     string    `json:"RevenueType"`
+	CreatedUtc      string    `json:"CreatedUtc"`
+	UpdatedUtc      string    `json:"UpdatedUtc"`
+	ConsumedUtc     string    `json:"ConsumedUtc"`
+	CanceledUtc     *string   `json:"CanceledUtc"`
+	ClosedUtc       *string   `json:"ClosedUtc"`
+	AccountingState string    `json:"AccountingState"`
+	Type            string    `json:"Type"`
+}
+
 // simProduct is what a revenue item sells; net prices in cents (of EUR or GBP; CZK scales).
 type simProduct struct {
 	typ, name        string
@@ -621,9 +675,13 @@ var simProducts = []simProduct{
 	{"ProductRevenue", "EV charging", 800, 4500, false},
 }
 
-// generate makes the entities of every type, updated in the simSpan before anchor.
-func generate(seed int64, n int, anchor time.Time) map[string][]simEntity {
+// generate makes the entities of every type, updated in the simSpan before anchor. billMoney is
+// sim.Readings.BillMoney: under "amount" and "order-items" the bills are drawn exactly as under
+// "revenue" (the same ids, times and items, so the same truth), then their items move to the
+// bill's own Amount, or out of the bill into order items of the OrderItem export.
+func generate(seed int64, n int, anchor time.Time, billMoney string) map[string][]simEntity {
 	out := map[string][]simEntity{}
+	var billed []simEntity // order items of bills, under "order-items"
 	for ti, et := range EntityTypes() {
 		rng := rand.New(rand.NewPCG(uint64(seed), simSeedStream^uint64(ti+1)))
 		count := max(1, n/simOtherShare)
@@ -639,7 +697,7 @@ func generate(seed int64, n int, anchor time.Time) map[string][]simEntity {
 				ent.scope = simChain
 			}
 			if et == EntityBill {
-				genBill(rng, &ent, i)
+				billed = append(billed, genBill(rng, &ent, i, billMoney)...)
 			} else {
 				ent.data = genOther(rng, et, ent)
 			}
@@ -649,6 +707,13 @@ func generate(seed int64, n int, anchor time.Time) map[string][]simEntity {
 			return cmp.Or(a.updated.Compare(b.updated), cmp.Compare(a.id, b.id))
 		})
 		out[et] = list
+	}
+	if len(billed) > 0 {
+		list := append(out[EntityOrderItem], billed...)
+		slices.SortFunc(list, func(a, b simEntity) int {
+			return cmp.Or(a.updated.Compare(b.updated), cmp.Compare(a.id, b.id))
+		})
+		out[EntityOrderItem] = list
 	}
 	return out
 }
@@ -666,8 +731,11 @@ func ptr(s string) *string { return &s }
 
 func simTime(t time.Time) string { return t.UTC().Format(timeLayout) }
 
-// genBill fills a Bill: four in five are Closed (issued, numbered), the rest Open.
-func genBill(rng *rand.Rand, ent *simEntity, seq int) {
+// genBill fills a Bill: four in five are Closed (issued, numbered), the rest Open; one to three
+// items whose money is where billMoney says (see generate). Under "order-items" it returns the
+// bill's order items, updated when the bill was (so they exist exactly when it does); it draws
+// the same random numbers in every reading.
+func genBill(rng *rand.Rand, ent *simEntity, seq int, billMoney string) []simEntity {
 	ent2 := enterprise(ent.scope)
 	created := ent.updated.Add(-time.Duration(rng.Int64N(int64(7*24*time.Hour/time.Second))) * time.Second)
 	b := simBill{
@@ -698,12 +766,23 @@ func genBill(rng *rand.Rand, ent *simEntity, seq int) {
 	}
 	k := 1 + rng.IntN(3)
 	grosses := make([]string, 0, k)
+	nets := make([]string, 0, k)
+	var (
+		items            []simOrderItem
+		netSum, grossSum int64
+		issued           *string
+	)
+	if b.State == "Closed" {
+		issued = b.IssuedUtc
+	}
 	for range k {
 		p := simProducts[rng.IntN(len(simProducts))]
-		net := (p.loCents + rng.Int64N(p.hiCents-p.loCents+1)) * ent2.priceScale
+		unitNet := (p.loCents + rng.Int64N(p.hiCents-p.loCents+1)) * ent2.priceScale
+		units := int64(1)
 		if p.perNight {
-			net *= 1 + rng.Int64N(4)
+			units = 1 + rng.Int64N(4)
 		}
+		net := unitNet * units
 		gross := (net*(1000+ent2.rate) + 500) / 1000
 		item := simRevenue{
 			ID: simUUID(rng), AccountID: b.AccountID, BillID: b.ID, Type: p.typ, Name: p.name,
@@ -719,10 +798,52 @@ func genBill(rng *rand.Rand, ent *simEntity, seq int) {
 		}
 		b.Revenue = append(b.Revenue, item)
 		grosses = append(grosses, decimalText(gross))
+		nets = append(nets, decimalText(net))
+		netSum, grossSum = netSum+net, grossSum+gross
+		unitGross := (unitNet*(1000+ent2.rate) + 500) / 1000
+		items = append(items, simOrderItem{
+			ID: item.ID, EnterpriseID: ent2.id, AccountID: b.AccountID, AccountType: b.AccountType,
+			ServiceID:      derivedUUID("service", ent2.id, strconv.FormatBool(p.perNight)),
+			ServiceOrderID: derivedUUID("service-order", b.ID), BillID: b.ID, BillingName: p.name,
+			UnitCount: units, Amount: item.Amount,
+			UnitAmount: simAmount{
+				Currency: ent2.currency, NetValue: json.Number(decimalText(unitNet)), GrossValue: json.Number(decimalText(unitGross)),
+				TaxValues: []TaxValue{{Code: ent2.taxCode, Value: json.Number(decimalText(unitGross - unitNet))}},
+			},
+			RevenueType: strings.TrimSuffix(p.typ, "Revenue"), CreatedUtc: b.CreatedUtc, UpdatedUtc: b.UpdatedUtc,
+			ConsumedUtc: item.ConsumptionUtc, ClosedUtc: issued, AccountingState: item.State,
+			Type: map[bool]string{true: "SpaceOrder", false: "ProductOrder"}[p.perNight],
+		})
 	}
 	ent.currency = ent2.currency
 	ent.gross, _ = events.AddDecimals(grosses...)
+	ent.net, _ = events.AddDecimals(nets...)
+	var orderItems []simEntity
+	switch billMoney {
+	case "amount":
+		b.Amount = &simAmount{
+			Currency: ent2.currency, NetValue: json.Number(decimalText(netSum)), GrossValue: json.Number(decimalText(grossSum)),
+			TaxValues: []TaxValue{{Code: ent2.taxCode, Value: json.Number(decimalText(grossSum - netSum))}},
+		}
+		b.Revenue = nil
+	case "order-items":
+		b.Revenue = nil
+		for _, it := range items {
+			data, _ := json.Marshal(it)
+			orderItems = append(orderItems, simEntity{id: it.ID, scope: ent2.id, updated: ent.updated, data: data})
+		}
+	}
 	ent.data, _ = json.Marshal(b)
+	return orderItems
+}
+
+// derivedUUID is a version-4-shaped id derived from parts: ids the simulator needs in one
+// reading only, so drawing them would change what the generator draws next.
+func derivedUUID(parts ...string) string {
+	sum := sha256.Sum256([]byte(strings.Join(parts, "|")))
+	sum[6] = sum[6]&0x0f | 0x40
+	sum[8] = sum[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", sum[0:4], sum[4:6], sum[6:8], sum[8:10], sum[10:16])
 }
 
 // genOther writes an entity of another type with a few of Mews's fields for it.
