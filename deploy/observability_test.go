@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/prometheus/promql/parser"
 
 	"github.com/chargeline/chargeline/pkg/bus"
+	"github.com/chargeline/chargeline/pkg/sink/clickhousetest"
 )
 
 var (
@@ -83,7 +84,44 @@ var promQL = parser.NewParser(parser.Options{})
 // grafanaRanges are Grafana's range variables; they are replaced before parsing.
 var grafanaRanges = strings.NewReplacer("$__rate_interval", "5m", "$__interval", "1m", "$__range", "1h")
 
-// metricsOf returns the metric names an expression selects, failing on an unknown label key.
+// targetLabels are the labels Prometheus adds to every scraped series.
+var targetLabels = []string{"job", "instance"}
+
+// natsLabels are the labels prometheus-nats-exporter's -jsz collector puts on its series
+// (collector/jsz.go: server, account, stream and consumer labels).
+var natsLabels = []string{"server_id", "server_name", "cluster", "domain", "meta_leader", "is_meta_leader",
+	"account", "account_name", "account_id", "stream_name", "stream_leader", "is_stream_leader", "stream_raft_group",
+	"consumer_name", "consumer_leader", "is_consumer_leader", "consumer_desc"}
+
+// natsMetrics are the metrics of prometheus-nats-exporter (the NATS Helm chart's promExporter
+// sidecar, run with -jsz=all -prefix=nats, so its "jetstream_" system prefix reads "nats_")
+// that the alerts use, as its collector/jsz.go names them. Not checked against a running
+// exporter: it is not a dependency of this module.
+var natsMetrics = []string{"nats_server_total_message_bytes", "nats_server_max_storage", "nats_stream_total_bytes",
+	"nats_stream_limit_bytes", "nats_stream_total_messages", "nats_consumer_num_pending", "nats_consumer_num_ack_pending",
+	"nats_consumer_ack_floor_stream_seq"}
+
+// clickHousePrefixes map ClickHouse's Prometheus endpoint's metric prefixes to the system table
+// each series comes from (ClickHouse names them <prefix><name of the row>).
+var clickHousePrefixes = map[string]string{
+	"ClickHouseMetrics_":       "system.metrics",
+	"ClickHouseAsyncMetrics_":  "system.asynchronous_metrics",
+	"ClickHouseProfileEvents_": "system.events",
+}
+
+// allowedLabels returns the label keys a metric's series carry, by where it comes from.
+func allowedLabels(metric string) []string {
+	switch {
+	case strings.HasPrefix(metric, "chargeline_"):
+		return append(slices.Clone(labelVocabulary), targetLabels...)
+	case strings.HasPrefix(metric, "nats_"):
+		return append(slices.Clone(natsLabels), targetLabels...)
+	}
+	return targetLabels // up, ClickHouse's own metrics
+}
+
+// metricsOf returns the metric names an expression selects, failing on a label key its
+// metrics do not carry.
 func metricsOf(t *testing.T, where, expr string) []string {
 	t.Helper()
 	e, err := promQL.ParseExpr(grafanaRanges.Replace(expr))
@@ -92,34 +130,42 @@ func metricsOf(t *testing.T, where, expr string) []string {
 		return nil
 	}
 	var names []string
+	var grouping []string
 	parser.Inspect(e, func(n parser.Node, _ []parser.Node) error {
 		switch n := n.(type) {
 		case *parser.VectorSelector:
 			name := n.Name
 			for _, m := range n.LabelMatchers {
-				switch {
-				case m.Name == model.MetricNameLabel && m.Type == 0: // labels.MatchEqual
+				if m.Name == model.MetricNameLabel && m.Type == 0 { // labels.MatchEqual
 					name = m.Value
-				case m.Name == model.MetricNameLabel:
+				} else if m.Name == model.MetricNameLabel {
 					t.Errorf("%s: select metrics by exact name, not %s", where, m)
-				case !slices.Contains(labelVocabulary, m.Name):
-					t.Errorf("%s: label %q is not one chargeline's metrics carry (%v)", where, m.Name, labelVocabulary)
+				}
+			}
+			for _, m := range n.LabelMatchers {
+				if m.Name != model.MetricNameLabel && !slices.Contains(allowedLabels(name), m.Name) {
+					t.Errorf("%s: label %q is not one %s carries (%v)", where, m.Name, name, allowedLabels(name))
 				}
 			}
 			names = append(names, name)
 		case *parser.AggregateExpr:
-			for _, l := range n.Grouping {
-				if !slices.Contains(labelVocabulary, l) {
-					t.Errorf("%s: groups by %q, not a label chargeline's metrics carry (%v)", where, l, labelVocabulary)
-				}
-			}
+			grouping = append(grouping, n.Grouping...)
 		}
 		return nil
 	})
+	for _, l := range grouping {
+		var ok bool
+		for _, n := range names {
+			ok = ok || slices.Contains(allowedLabels(n), l)
+		}
+		if !ok {
+			t.Errorf("%s: groups by %q, a label none of %v carries", where, l, names)
+		}
+	}
 	return names
 }
 
-// checkKnown fails for a name the services do not export (histogram series map to their family).
+// checkKnown fails for a name not in known (histogram series map to their family).
 func checkKnown(t *testing.T, known map[string]bool, where string, names []string) {
 	t.Helper()
 	for _, n := range names {
@@ -135,16 +181,29 @@ func checkKnown(t *testing.T, known map[string]bool, where string, names []strin
 	}
 }
 
+// loadAlertRules loads prometheus/alerts.yaml with Prometheus's rule loader.
+func loadAlertRules() (*rulefmt.RuleGroups, []error) {
+	return rulefmt.ParseFile("prometheus/alerts.yaml", false, model.LegacyValidation, promQL, slog.New(slog.DiscardHandler))
+}
+
+// runbookBase is where the alerts' runbook_url point: this repository's deploy/runbooks.
+const runbookBase = "https://github.com/chargeline/chargeline/blob/main/deploy/runbooks/"
+
 func TestAlertRules(t *testing.T) {
 	known := knownMetrics(t)
-	rgs, errs := rulefmt.ParseFile("prometheus/alerts.yaml", false, model.LegacyValidation, promQL, slog.New(slog.DiscardHandler))
+	known["up"] = true
+	for _, n := range natsMetrics {
+		known[n] = true
+	}
+	rgs, errs := loadAlertRules()
 	for _, err := range errs {
 		t.Errorf("rulefmt: %v", err)
 	}
 	if rgs == nil {
 		t.FailNow()
 	}
-	used := map[string][]string{} // alert → metrics
+	used := map[string][]string{}             // alert → metrics
+	clickHouse := alertClickHouseMetrics(rgs) // ClickHouse's own metrics the alerts use
 	for _, g := range rgs.Groups {
 		for _, r := range g.Rules {
 			where := "alert " + r.Alert
@@ -155,8 +214,16 @@ func TestAlertRules(t *testing.T) {
 			if !slices.Contains([]string{"warning", "critical"}, r.Labels["severity"]) || r.Annotations["summary"] == "" || r.Annotations["description"] == "" {
 				t.Errorf("%s: needs severity warning|critical, a summary and a description", where)
 			}
+			checkRunbook(t, r.Alert, r.Annotations["runbook_url"])
 			names := metricsOf(t, where, r.Expr)
-			checkKnown(t, known, where, names)
+			var ours []string
+			for _, n := range names {
+				if _, ok := clickHousePrefix(n); ok {
+					continue
+				}
+				ours = append(ours, n)
+			}
+			checkKnown(t, known, where, ours)
 			used[r.Alert] = names
 			if strings.Contains(r.Expr, "_consumer_lag_messages") && !strings.Contains(r.Expr, "max by") {
 				t.Errorf("%s: every replica reports the same consumer's lag: aggregate it with max, not sum", where)
@@ -164,7 +231,8 @@ func TestAlertRules(t *testing.T) {
 		}
 	}
 	// What the alerts must cover (issue 7: lag growing for 10 min, DLQ not empty, checkpoint
-	// stale, insert errors, provider auth failures).
+	// stale, insert errors, provider auth failures; issue 13: targets down or never scraped,
+	// NATS JetStream and ClickHouse servers).
 	for _, want := range []struct {
 		what, metric, must string
 		minFor             time.Duration
@@ -176,6 +244,18 @@ func TestAlertRules(t *testing.T) {
 		{"stale checkpoints", "chargeline_poller_checkpoint_age_seconds", "", 0},
 		{"insert errors", "chargeline_sink_insert_errors_total", "", 0},
 		{"provider auth failures", "chargeline_poller_poll_errors_total", `kind="auth"`, 0},
+		{"targets down", "up", "== 0", time.Minute},
+		{"the sink never scraped", "up", `absent(up{job="sink"})`, time.Minute},
+		{"the normalizer never scraped", "up", `absent(up{job="normalizer"})`, time.Minute},
+		{"NATS never scraped", "up", `absent(up{job="nats"})`, time.Minute},
+		{"ClickHouse never scraped", "up", `absent(up{job="clickhouse"})`, time.Minute},
+		{"JetStream storage near its limit", "nats_server_max_storage", "", 0},
+		{"a stream near its limit", "nats_stream_limit_bytes", "", 0},
+		{"a stream without leader", "nats_stream_total_messages", `is_stream_leader="true"`, time.Minute},
+		{"a consumer stuck", "nats_consumer_ack_floor_stream_seq", "", 10 * time.Minute},
+		{"ClickHouse replication queue", "ClickHouseAsyncMetrics_ReplicasMaxQueueSize", "", 0},
+		{"ClickHouse parts too many", "ClickHouseAsyncMetrics_MaxPartCountForPartition", "", 0},
+		{"ClickHouse read-only replica", "ClickHouseMetrics_ReadonlyReplica", "", 0},
 	} {
 		var ok bool
 		for _, g := range rgs.Groups {
@@ -187,6 +267,96 @@ func TestAlertRules(t *testing.T) {
 		}
 		if !ok {
 			t.Errorf("no alert on %s (%s %s, for ≥ %s)", want.what, want.metric, want.must, want.minFor)
+		}
+	}
+	// Every deployed chargeline workload is covered by the absent() alert.
+	for _, p := range providerNames() {
+		found := false
+		for _, names := range rgs.Groups {
+			for _, r := range names.Rules {
+				found = found || strings.Contains(r.Expr, `absent(up{job="poller-`+p+`"})`)
+			}
+		}
+		if !found {
+			t.Errorf("no alert fires when poller-%s is never scraped (absent(up{job=\"poller-%s\"}))", p, p)
+		}
+	}
+	if len(clickHouse) == 0 {
+		t.Error("no alert uses ClickHouse's own metrics")
+	}
+}
+
+// clickHousePrefix tells whether a metric is one of ClickHouse's own, and its prefix.
+func clickHousePrefix(metric string) (string, bool) {
+	for p := range clickHousePrefixes {
+		if strings.HasPrefix(metric, p) {
+			return p, true
+		}
+	}
+	return "", false
+}
+
+// runbookSections are the headings every runbook has, in this order.
+var runbookSections = []string{"## What it means", "## How to confirm", "## What to do"}
+
+// checkRunbook checks an alert's runbook_url and the runbook it points to: the file exists, has
+// the three sections, and confirms with at least one of chargectl, nats or clickhouse-client.
+func checkRunbook(t *testing.T, alert, url string) {
+	t.Helper()
+	if url != runbookBase+alert+".md" {
+		t.Errorf("alert %s: runbook_url %q, want %s%s.md", alert, url, runbookBase, alert)
+		return
+	}
+	b, err := os.ReadFile(filepath.Join("runbooks", alert+".md"))
+	if err != nil {
+		t.Errorf("alert %s: no runbook: %v", alert, err)
+		return
+	}
+	text := string(b)
+	if !strings.HasPrefix(text, "# "+alert+"\n") {
+		t.Errorf("runbooks/%s.md: the title must be the alert's name", alert)
+	}
+	at := 0
+	for _, s := range runbookSections {
+		i := strings.Index(text[at:], "\n"+s+"\n")
+		if i < 0 {
+			t.Errorf("runbooks/%s.md: no %q section after the previous one", alert, s)
+			continue
+		}
+		at += i + len(s)
+	}
+	confirm := text
+	if i := strings.Index(text, "## How to confirm"); i >= 0 {
+		confirm = text[i:]
+		if j := strings.Index(confirm, "## What to do"); j >= 0 {
+			confirm = confirm[:j]
+		}
+	}
+	if !regexp.MustCompile("(?m)^(\\$ )?(chargectl|nats|clickhouse-client|kubectl) ").MatchString(confirm) {
+		t.Errorf("runbooks/%s.md: How to confirm shows no chargectl / nats / clickhouse-client / kubectl command line in a code block", alert)
+	}
+}
+
+// TestRunbooksHaveAlerts fails for a runbook whose alert no longer exists.
+func TestRunbooksHaveAlerts(t *testing.T) {
+	rgs, errs := loadAlertRules()
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	alerts := map[string]bool{}
+	for _, g := range rgs.Groups {
+		for _, r := range g.Rules {
+			alerts[r.Alert] = true
+		}
+	}
+	files, err := filepath.Glob("runbooks/*.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		name := strings.TrimSuffix(filepath.Base(f), ".md")
+		if name != "README" && !alerts[name] {
+			t.Errorf("%s: no alert %s in prometheus/alerts.yaml", f, name)
 		}
 	}
 }
@@ -305,6 +475,64 @@ func TestGrafanaDashboard(t *testing.T) {
 	} {
 		if !used[m] {
 			t.Errorf("no panel shows %s", m)
+		}
+	}
+}
+
+// alertClickHouseMetrics returns the ClickHouse metrics (ClickHouseMetrics_… and the like)
+// the alerts select.
+func alertClickHouseMetrics(rgs *rulefmt.RuleGroups) []string {
+	var names []string
+	for _, g := range rgs.Groups {
+		for _, r := range g.Rules {
+			e, err := promQL.ParseExpr(r.Expr)
+			if err != nil {
+				continue // TestAlertRules reports it
+			}
+			parser.Inspect(e, func(n parser.Node, _ []parser.Node) error {
+				if v, ok := n.(*parser.VectorSelector); ok {
+					if _, ok := clickHousePrefix(v.Name); ok && !slices.Contains(names, v.Name) {
+						names = append(names, v.Name)
+					}
+				}
+				return nil
+			})
+		}
+	}
+	return names
+}
+
+// TestClickHouseAlertMetricsExist asks a real clickhouse-server whether each ClickHouse metric
+// the alerts use exists: ClickHouse's Prometheus endpoint names a series after its row in
+// system.metrics, system.asynchronous_metrics or system.events, so the row must be there.
+// system.events lists only events that happened, so alerts use the other two, which list every
+// metric; asynchronous metrics appear after their first update (up to a minute after start).
+// The server here is 18.16; the names checked exist there and on current releases.
+func TestClickHouseAlertMetricsExist(t *testing.T) {
+	t.Parallel() // mostly waiting for the server's first asynchronous update
+	rgs, errs := loadAlertRules()
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	names := alertClickHouseMetrics(rgs)
+	ch := clickhousetest.Start(t)
+	deadline := time.Now().Add(3 * time.Minute) // a guard, not a measurement
+	for ch.QueryUint64(t, "SELECT count() FROM system.asynchronous_metrics") == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("system.asynchronous_metrics stayed empty")
+		}
+		time.Sleep(time.Second)
+	}
+	for _, n := range names {
+		p, _ := clickHousePrefix(n)
+		table := clickHousePrefixes[p]
+		if table == "system.events" {
+			t.Errorf("%s: alert on system.metrics or system.asynchronous_metrics, whose rows always exist", n)
+			continue
+		}
+		q := fmt.Sprintf("SELECT count() FROM %s WHERE metric = '%s'", table, strings.TrimPrefix(n, p))
+		if ch.QueryUint64(t, q) != 1 {
+			t.Errorf("%s: ClickHouse has no row %q in %s", n, strings.TrimPrefix(n, p), table)
 		}
 	}
 }
