@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/chargeline/chargeline/pkg/devstack"
+	"github.com/chargeline/chargeline/pkg/ops"
+	"github.com/chargeline/chargeline/pkg/providers/simserver"
 )
 
 // TestAllProvidersEndToEnd runs every registered provider, simulator → poller → RAW →
@@ -43,6 +45,8 @@ func TestAllProvidersEndToEnd(t *testing.T) {
 	if c, err := s.Counts(t.Context()); err != nil || c.DLQ != 0 {
 		t.Fatalf("DLQ holds %d messages (err %v), want 0", c.DLQ, err)
 	}
+
+	verifyEveryProvider(t, s)
 
 	for _, q := range readmeQueries(t) {
 		rows, err := s.Sink.Conn().Query(t.Context(), q)
@@ -113,4 +117,36 @@ func readmeQueries(t *testing.T) []string {
 		t.Fatalf("README holds %d analyst queries, want at least 3", len(qs))
 	}
 	return qs
+}
+
+// verifyEveryProvider runs chargectl verify for each provider on the caught-up pipeline: every
+// record its simulator serves must be in ClickHouse as served, with the same money. The
+// simulators run on the wall clock, so a record may appear at the provider between the last
+// poll and verify: a difference must go away within a few polls.
+func verifyEveryProvider(t *testing.T, s *devstack.Stack) {
+	t.Helper()
+	from := time.Now().UTC().AddDate(0, 0, -90).Format(time.DateOnly)
+	for _, p := range s.Providers() {
+		env := p.SimEnv(simserver.BaseURL(s.SimAddr, p.Name()))
+		env["NATS_URL"], env["CLICKHOUSE_DSN"] = s.NATS.ClientURL(), s.ClickHouse.DSN()
+		var (
+			code           int
+			stdout, stderr strings.Builder
+		)
+		for deadline := time.Now().Add(time.Minute); ; time.Sleep(time.Second) {
+			stdout.Reset()
+			stderr.Reset()
+			code = ops.Main(t.Context(), []string{"verify", "--provider", p.Name(), "--from", from}, ops.Env{
+				Stdout: &stdout, Stderr: &stderr, Getenv: func(k string) string { return env[k] }, Providers: s.Providers(),
+			})
+			if code == ops.ExitOK || time.Now().After(deadline) {
+				break
+			}
+		}
+		if code != ops.ExitOK {
+			t.Errorf("chargectl verify --provider %s: exit %d, want 0 on a caught-up pipeline\n%s\n%s", p.Name(), code, stdout.String(), stderr.String())
+			continue
+		}
+		t.Logf("chargectl verify --provider %s:\n%s", p.Name(), stdout.String())
+	}
 }

@@ -50,7 +50,7 @@ func (s *Stack) Counts(ctx context.Context) (Counts, error) {
 	if s.Sink == nil {
 		return c, nil
 	}
-	for _, table := range []string{"charging_sessions", "invoices", "cost_centers", "raw_records"} {
+	for _, table := range []string{"charging_sessions", "invoices", "invoice_lines", "cost_centers", "raw_records"} {
 		var n uint64
 		if err := s.Sink.Conn().QueryRow(ctx, "SELECT count() FROM chargeline."+table+" FINAL").Scan(&n); err != nil {
 			return c, fmt.Errorf("devstack: count %s: %w", table, err)
@@ -76,8 +76,8 @@ func (s *Stack) PrintSummary(w io.Writer, c Counts, seconds float64) {
 	if seconds > 0 {
 		rate = float64(c.Canonical()) / seconds
 	}
-	fmt.Fprintf(w, "\nsummary: %d rows in charging_sessions, %d in invoices, %d in cost_centers, %d raw_records, %d in DLQ; %.0f records/s end to end (%.1fs)\n",
-		c.Rows["charging_sessions"], c.Rows["invoices"], c.Rows["cost_centers"], c.RawRecords, c.DLQ, rate, seconds)
+	fmt.Fprintf(w, "\nsummary: %d rows in charging_sessions, %d in invoices (%d invoice_lines), %d in cost_centers, %d raw_records, %d in DLQ; %.0f records/s end to end (%.1fs)\n",
+		c.Rows["charging_sessions"], c.Rows["invoices"], c.Rows["invoice_lines"], c.Rows["cost_centers"], c.RawRecords, c.DLQ, rate, seconds)
 	var b strings.Builder
 	fmt.Fprintf(&b, "\nquery ClickHouse:\n")
 	fmt.Fprintf(&b, "  clickhouse-client --port %d -q 'SELECT * FROM chargeline.charging_sessions_daily ORDER BY day DESC LIMIT 10'\n", s.ClickHouse.TCPPort)

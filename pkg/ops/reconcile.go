@@ -127,6 +127,8 @@ ANY LEFT JOIN
         SELECT provider, raw_id FROM chargeline.invoices FINAL
         UNION ALL
         SELECT provider, raw_id FROM chargeline.cost_centers FINAL
+        UNION ALL
+        SELECT provider, raw_id FROM chargeline.invoice_lines FINAL
     )
     GROUP BY provider, ce_id
 ) USING (provider, ce_id)
@@ -430,8 +432,9 @@ Method. The day of a record is the UTC day it was first fetched (raw_records.fet
 record's own business date is provider-specific). A record is a provider record id (per
 resource); its versions (changed content, new ce-id) count once.
   RAW        records first fetched that day (raw_records, archived by the sink from RAW)
-  CANONICAL  of those, records with at least one row in charging_sessions, invoices or
-             cost_centers (FINAL), joined on the rows' lineage raw_id = a version's ce-id
+  CANONICAL  of those, records with at least one row in charging_sessions, invoices,
+             invoice_lines or cost_centers (FINAL), joined on the rows' lineage raw_id = a
+             version's ce-id
   ROWS       the canonical rows (FINAL) pointing at those records
   NO EVENT   records without row that the provider maps to no event (archived only): their
              latest payload is mapped again with the provider's pure Map to tell

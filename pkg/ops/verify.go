@@ -88,10 +88,12 @@ type VerifyReport struct {
 	OK   bool       `json:"ok"`
 }
 
-// moneyColumns names the money column of each canonical table that has one.
+// moneyColumns names the money column of each canonical table that has one; the event's JSON
+// field has the same name.
 var moneyColumns = map[string]string{
 	sink.TableChargingSessions: "total_amount",
 	sink.TableInvoices:         "total_amount",
+	sink.TableInvoiceLines:     "amount",
 }
 
 // verifyRecord is one provider record as read now.
@@ -262,6 +264,7 @@ func eventFacts(e events.Event) (verifyEvent, error) {
 	var body struct {
 		ID          string `json:"id"`
 		TotalAmount string `json:"total_amount"`
+		Amount      string `json:"amount"`
 		Currency    string `json:"currency"`
 		Lineage     struct {
 			RawID string `json:"raw_id"`
@@ -274,10 +277,14 @@ func eventFacts(e events.Event) (verifyEvent, error) {
 	if ve.table == "" {
 		return verifyEvent{}, fmt.Errorf("event type %s has no table", e.Type)
 	}
-	if _, ok := moneyColumns[ve.table]; ok && body.TotalAmount != "" {
-		d, err := decimal.NewFromString(body.TotalAmount)
+	field, amount := moneyColumns[ve.table], body.TotalAmount
+	if field == "amount" {
+		amount = body.Amount
+	}
+	if field != "" && amount != "" {
+		d, err := decimal.NewFromString(amount)
 		if err != nil {
-			return verifyEvent{}, fmt.Errorf("event %s: total_amount %q: %w", e.ID, body.TotalAmount, err)
+			return verifyEvent{}, fmt.Errorf("event %s: %s %q: %w", e.ID, field, amount, err)
 		}
 		ve.amount = &d
 	}
