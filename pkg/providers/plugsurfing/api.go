@@ -33,8 +33,11 @@ type DateInterval struct {
 	End   string `json:"end"`
 }
 
-// Response is the body of every answer: the bills on success, and the outcome in result (whose
-// code is 0 on success, 140 / 144 / 145 when authentication failed), with HTTP 200 either way.
+// Response is the body of every answer as the seed's example shows it: the bills on success,
+// and the outcome in result (whose code is 0 on success, 140 / 144 / 145 when authentication
+// failed), with HTTP 200 either way. The client reads more than this shape (see the package
+// doc): bills at the top level as the seed's field list has them, and a code written as a
+// string.
 type Response struct {
 	User   *ResponseUser `json:"user"`
 	Result *Result       `json:"result"`
@@ -53,7 +56,8 @@ type Result struct {
 }
 
 // Bill is one bill, field for field as the seed documents it: the invoice document's URL and
-// the charging sessions it covers. The seed gives it no id and no date.
+// the charging sessions it covers. The seed gives it no id and no date. The mapping also reads
+// session ids written as JSON integers and the list under another spelling of its name.
 type Bill struct {
 	ExternalSessionIDs []string `json:"external-session-ids"`
 	Bill               string   `json:"bill"` // URL of the invoice (PDF)

@@ -240,11 +240,11 @@ func TestResultCodes(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			var err error
 			if tc.status == http.StatusOK {
-				r, derr := plugsurfing.DecodeResponse([]byte(tc.body))
+				code, message, _, derr := plugsurfing.DecodeResponse([]byte(tc.body))
 				if derr != nil {
 					t.Fatal(derr)
 				}
-				err = &plugsurfing.APIError{Status: 200, Code: *r.Result.Code, Message: r.Result.Message}
+				err = &plugsurfing.APIError{Status: 200, Code: code, Message: message}
 			} else {
 				err = plugsurfing.DecodeError(tc.status, []byte(tc.body))
 			}
@@ -372,30 +372,50 @@ func TestDecodeResponse(t *testing.T) {
 	tests := []struct {
 		name  string
 		body  string
+		code  int
 		bills int
-		ok    bool
+		perm  bool // the error wraps poll.ErrPermanent (a shape no retry changes)
+		err   string
 	}{
-		{"the seed's response", string(providertest.Testdata(t, "usergetbills_response.json")), 2, true},
-		{"an auth failure without user", string(providertest.Testdata(t, "usergetbills_result_145.json")), 0, true},
-		{"no bills", `{"user":{"bills":[]},"result":{"code":0}}`, 0, true},
-		{"null bills", `{"user":{"bills":null},"result":{"code":0}}`, 0, true},
-		{"null user", `{"user":null,"result":{"code":0}}`, 0, true},
-		{"no result", `{"user":{"bills":[]}}`, 0, false},
-		{"result without code", `{"result":{"message":"Success."}}`, 0, false},
-		{"code as a string", `{"result":{"code":"0"}}`, 0, false},
-		{"bills not an array", `{"user":{"bills":{}},"result":{"code":0}}`, 0, false},
-		{"an array", `[]`, 0, false},
-		{"empty", ``, 0, false},
-		{"truncated", `{"user":{"bills":[`, 0, false},
+		{name: "the seed's response", body: string(providertest.Testdata(t, "usergetbills_response.json")), bills: 2},
+		{name: "an auth failure without user", body: string(providertest.Testdata(t, "usergetbills_result_145.json")), code: 145},
+		{name: "no bills", body: `{"user":{"bills":[]},"result":{"code":0}}`},
+		{name: "null bills", body: `{"user":{"bills":null},"result":{"code":0}}`},
+		{name: "null user", body: `{"user":null,"result":{"code":0}}`},
+		{name: "only the result", body: `{"result":{"code":0,"message":"Success."}}`},
+		{name: "bills at the top level (the seed's field list)", body: `{"bills":[{"bill":"https://x/1.pdf"}],"result":{"code":0}}`, bills: 1},
+		{name: "the same bills in both places", body: `{"user":{"bills":[{"bill":"https://x/1.pdf"}]},"bills":[{"bill":"https://x/1.pdf"}],"result":{"code":0}}`, bills: 1},
+		{name: "code as a string", body: `{"user":{"bills":[{"bill":"https://x/1.pdf"}]},"result":{"code":"0"}}`, bills: 1},
+		{name: "145 as a string", body: `{"result":{"code":"145"}}`, code: 145},
+		{name: "other bills in each place", body: `{"user":{"bills":[{"bill":"https://x/1.pdf"}]},"bills":[{"bill":"https://x/2.pdf"}],"result":{"code":0}}`, perm: true,
+			err: "bills both under user.bills (1) and at the top level (1), and they differ"},
+		{name: "the list under another key", body: `{"user":{"invoices":[{"bill":"https://x/1.pdf"}]},"result":{"code":0}}`, perm: true,
+			err: `without a bills list (neither user.bills nor bills), but user.invoices holds an array of 1`},
+		{name: "an empty array elsewhere is no list", body: `{"user":{"warnings":[]},"result":{"code":0}}`},
+		{name: "no result", body: `{"user":{"bills":[]}}`, perm: true, err: `no result object with a code; the body holds keys "user"`},
+		{name: "result without code", body: `{"result":{"message":"Success."}}`, perm: true, err: `result has no code; it holds keys "message"`},
+		{name: "code a fraction", body: `{"result":{"code":1.5}}`, perm: true, err: "result.code 1.5 is not an integer"},
+		{name: "code a word", body: `{"result":{"code":"ok"}}`, perm: true, err: `result.code "ok" is not an integer`},
+		{name: "bills not an array", body: `{"user":{"bills":{}},"result":{"code":0}}`, perm: true, err: "user.bills is an object with no keys, not an array"},
+		{name: "user not an object", body: `{"user":"me","result":{"code":0}}`, perm: true, err: "user is a string"},
+		{name: "an array", body: `[]`, perm: true, err: "the body is an array of 0, not a JSON object"},
+		{name: "empty", body: ``, err: "not valid JSON"},
+		{name: "truncated", body: `{"user":{"bills":[`, err: "not valid JSON"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			r, err := plugsurfing.DecodeResponse([]byte(tc.body))
-			if (err == nil) != tc.ok {
-				t.Fatalf("DecodeResponse = %v, want ok %v", err, tc.ok)
+			code, _, bills, err := plugsurfing.DecodeResponse([]byte(tc.body))
+			if (err == nil) != (tc.err == "") {
+				t.Fatalf("DecodeResponse = %v, want error %q", err, tc.err)
 			}
-			if tc.ok && r.User != nil && len(r.User.Bills) != tc.bills {
-				t.Errorf("%d bills, want %d", len(r.User.Bills), tc.bills)
+			if err != nil {
+				if !strings.Contains(err.Error(), tc.err) || errors.Is(err, poll.ErrPermanent) != tc.perm {
+					t.Errorf("error %q, want %q (permanent %v)", err, tc.err, tc.perm)
+				}
+				return
+			}
+			if code != tc.code || len(bills) != tc.bills {
+				t.Errorf("code %d, %d bills; want %d, %d", code, len(bills), tc.code, tc.bills)
 			}
 		})
 	}
@@ -410,20 +430,18 @@ func FuzzDecodeResponse(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		r, err := plugsurfing.DecodeResponse(body)
-		again, err2 := plugsurfing.DecodeResponse(body)
-		if (err == nil) != (err2 == nil) {
+		code, _, bills, err := plugsurfing.DecodeResponse(body)
+		again, _, _, err2 := plugsurfing.DecodeResponse(body)
+		if (err == nil) != (err2 == nil) || code != again {
 			t.Fatal("decoding is not deterministic")
 		}
 		if err == nil {
-			if r.Result == nil || r.Result.Code == nil || *r.Result.Code != *again.Result.Code {
+			if !bytes.Contains(body, []byte(`"code"`)) {
 				t.Fatalf("accepted a body without result.code")
 			}
-			if r.User != nil {
-				for _, b := range r.User.Bills {
-					if !json.Valid(b) || !bytes.Contains(body, b) {
-						t.Fatalf("bill %q is not valid JSON taken from the body", b)
-					}
+			for _, b := range bills {
+				if !json.Valid(b) || !bytes.Contains(body, b) {
+					t.Fatalf("bill %q is not valid JSON taken from the body", b)
 				}
 			}
 		}

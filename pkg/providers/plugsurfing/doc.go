@@ -11,16 +11,18 @@
 // One call: POST {"user-get-bills": {"user": {identifier-type, identifier, token},
 // "date-interval": {start, end}}} to PLUGSURFING_BASE_URL, exactly as configured (the seed
 // names no path; the default, the simulator's, ends in a slash). The answer is
-// {"user": {"bills": […]}, "result": {code, message}} with HTTP 200 whatever the outcome:
-// result.code 0 is success; 140 (no positive authentication response), 144 (email does not
+// {"user": {"bills": […]}, "result": {code, message}} with HTTP 200 whatever the outcome (the
+// bills may also be at the top level, see the readings below): result.code 0 is success; 140 (no positive authentication response), 144 (email does not
 // exist) and 145 (user token not valid) become an *APIError matching poll.ErrAuth, reported
 // with the user's scope, the code and its meaning, never the token. The scheduler then pauses
 // that user until the next cycle; every other user has its own scope and keeps flowing. A
 // result code the seed does not document matches poll.ErrPermanent. Non-200 statuses: 429 and
 // 5xx are retried through poll.Retry with exponential backoff and jitter, honouring
 // Retry-After; 401/403 match poll.ErrAuth; other 4xx poll.ErrPermanent. A 200 body that is not
-// JSON with a result.code is most likely truncated and is retried like a 5xx. The seed names no
-// API key or other header, so none is sent.
+// JSON is most likely truncated and is retried like a 5xx; a body that is valid JSON in a shape
+// the client cannot read (no result.code, bills in two places that differ, an array where the
+// bills should be) matches poll.ErrPermanent and says what it holds. The seed names no API key
+// or other header, so none is sent.
 //
 // # Configuration
 //
@@ -52,6 +54,32 @@
 //
 // # Readings chosen where the seed is ambiguous
 //
+//   - Where the bills are. The seed's field list names bills as a response field, its example
+//     nests them under "user" ({"user": {"bills": […]}}). The client reads either; both present
+//     and equal is one list, both present and different is a permanent error (it cannot tell
+//     which is the user's). A success with neither is no bills only when the body holds no other
+//     non-empty array (at the top or under user); otherwise it is a permanent error naming the
+//     key, because reading "no bills" from a list under another key would lose every bill with
+//     no signal. (The client before this reading ignored a top-level list: every call
+//     succeeded with 0 bills.)
+//   - result.code is an integer in the example; a code written as a string of one ("0",
+//     "145") means the same and is read alike (before, such a body was retried as malformed and
+//     the user never progressed). Any other code (1.5, "ok", missing) is a permanent error.
+//   - external-session-ids: the seed says "List of session ID's" and shows strings. Integers
+//     are read as ids too, their digits exactly as sent (decoded as json.Number, so ids above
+//     2^53 keep every digit): 12345 and "12345" are the same session. A fraction, an exponent,
+//     a negative number, null, an object or an array in the list is unmappable (the normalizer
+//     dead-letters the bill with the reason). The key is also read as external_session_ids or
+//     externalSessionIds (case, hyphens and underscores aside); two spellings holding
+//     different lists are unmappable.
+//   - A bill covering no session: external-session-ids [], null or absent all map to
+//     session_ids [] — unless the bill has another key containing "session" (session-ids,
+//     sessions …): then its sessions are most likely there and the bill is unmappable, naming
+//     the key, rather than an invoice silently linked to nothing.
+//   - The simulator serves each of these other readings on request (sim.Readings
+//     PlugsurfingBillsTopLevel, PlugsurfingStringResultCode, PlugsurfingNumericSessionIDs,
+//     PlugsurfingBillsWithoutSessions, PlugsurfingInclusiveEnd; providersim
+//     --reading-plugsurfing-*), and the tests hold the client to each.
 //   - Dates are written as the seed's "Y-m-d\TH:i:sP" (2015-03-04T13:32:12+01:00): seconds and
 //     a ±hh:mm offset, "+00:00" rather than "Z", at PLUGSURFING_UTC_OFFSET. Interval bounds
 //     are whole seconds.
@@ -60,7 +88,9 @@
 //     the API includes end, a bill dated exactly on a boundary comes twice; the source emits it
 //     once per Fetch, and across cycles the same bill has the same record id and bytes, so
 //     JetStream's duplicate window and the table key absorb it. The simulator keeps a hidden
-//     date per bill and returns start ≤ date < end.
+//     date per bill and returns start ≤ date < end; under sim.Readings.PlugsurfingInclusiveEnd
+//     it returns start ≤ date ≤ end and dates bills at midnight, where intervals meet, which
+//     the tests use to hold every bill to exactly one invoice.
 //   - Bills have no id. A bill's id (Record.ID, ce-subject, the invoice's source_id) is
 //     BillID(url): "bill-" and the first 32 hex digits of the SHA-256 of the bill URL as sent.
 //     It is short, safe in a NATS header whatever the URL holds, and the same for every user

@@ -1,9 +1,13 @@
 package plugsurfing
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
+	"maps"
 	"net"
 	"net/url"
+	"slices"
 	"strings"
 	"unicode"
 
@@ -62,13 +66,116 @@ func mapBill(raw events.Raw) (events.Event, error) {
 	return events.NewEvent(raw, inv, raw.FetchedAt.UTC())
 }
 
-// decodeBill decodes exactly one JSON object.
+// decodeBill decodes exactly one JSON object: its bill URL (the key "bill", matched without
+// regard to case as encoding/json does) and its session list (sessionList).
 func decodeBill(data []byte) (Bill, error) {
-	var b Bill
-	if err := events.DecodeRecord(data, &b, "a Plugsurfing bill", false); err != nil {
+	var fields map[string]json.RawMessage
+	if err := events.DecodeRecord(data, &fields, "a Plugsurfing bill", false); err != nil {
 		return Bill{}, err
 	}
+	if fields == nil {
+		return Bill{}, events.Unmappable("not a Plugsurfing bill: null")
+	}
+	var b Bill
+	var head struct {
+		Bill *string `json:"bill"`
+	}
+	if err := json.Unmarshal(data, &head); err != nil {
+		return Bill{}, events.Unmappable("bill is not a string (the invoice URL)")
+	}
+	if head.Bill != nil {
+		b.Bill = *head.Bill
+	}
+	ids, err := sessionList(fields)
+	if err != nil {
+		return Bill{}, err
+	}
+	b.ExternalSessionIDs = ids
 	return b, nil
+}
+
+// sessionKey is the seed's external-session-ids with case, hyphens and underscores removed:
+// external_session_ids and externalSessionIds are the same list under another convention.
+const sessionKey = "externalsessionids"
+
+func normalKey(k string) string {
+	return strings.ToLower(strings.NewReplacer("-", "", "_", "").Replace(k))
+}
+
+// sessionList reads the bill's session list. The seed names it external-session-ids and shows
+// strings; it is also read under another spelling of that name, and its ids may be JSON
+// integers (written as digits, exactly as sent). A bill with no list, or a null or empty one,
+// covers no session, unless the bill has another key about sessions: then the list is most
+// likely there, and mapping the bill without its sessions would lose them silently, so it is
+// an error naming the key. Two spellings holding different lists, an id that is neither a
+// string nor an integer, and a list that is not an array are errors too.
+func sessionList(fields map[string]json.RawMessage) ([]string, error) {
+	var found []string // keys spelling the seed's name
+	for k := range fields {
+		if normalKey(k) == sessionKey {
+			found = append(found, k)
+		}
+	}
+	slices.Sort(found)
+	if len(found) == 0 {
+		for _, k := range slices.Sorted(maps.Keys(fields)) {
+			if strings.Contains(strings.ToLower(k), "session") {
+				return nil, events.Unmappable("no external-session-ids, but %q: the bill's sessions are not where the seed puts them", poll.SafeText(k))
+			}
+		}
+		return []string{}, nil
+	}
+	var ids []string
+	for i, k := range found {
+		list, err := sessionRefs(k, fields[k])
+		if err != nil {
+			return nil, err
+		}
+		if i > 0 && !slices.Equal(list, ids) {
+			return nil, events.Unmappable("%q and %q hold different session lists", poll.SafeText(found[0]), poll.SafeText(k))
+		}
+		ids = list
+	}
+	return ids, nil
+}
+
+// sessionRefs decodes one session list: an array of strings and non-negative JSON integers
+// (their digits as sent), or null.
+func sessionRefs(key string, raw json.RawMessage) ([]string, error) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var items []any
+	if err := dec.Decode(&items); err != nil {
+		return nil, events.Unmappable("%s is not a list of session ids", poll.SafeText(key))
+	}
+	ids := make([]string, 0, len(items))
+	for i, it := range items {
+		switch v := it.(type) {
+		case string:
+			ids = append(ids, v)
+		case json.Number:
+			if !isDigits(string(v)) {
+				return nil, events.Unmappable("%s[%d] %s is not a session id (a string or an integer)", poll.SafeText(key), i, poll.SafeText(string(v)))
+			}
+			ids = append(ids, string(v))
+		default:
+			kind := map[bool]string{true: "null", false: "an array or object or boolean"}[it == nil]
+			return nil, events.Unmappable("%s[%d] is %s, not a session id (a string or an integer)", poll.SafeText(key), i, kind)
+		}
+	}
+	return ids, nil
+}
+
+func isDigits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // SessionIDs turns a bill's external-session-ids into the canonical ids of the charging

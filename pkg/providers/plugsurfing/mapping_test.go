@@ -150,6 +150,44 @@ func TestMap(t *testing.T) {
 			},
 		},
 		{
+			name: "integer session ids keep their digits",
+			raw: func(t *testing.T) events.Raw {
+				return rawOf([]byte(`{"external-session-ids":[9007199254740993,"b",0],"bill":"` + seedURL + `"}`))
+			},
+			check: func(t *testing.T, ev events.Event, inv events.Invoice) {
+				eq(t, "session_ids", strings.Join(inv.SessionIDs, " "), "plugsurfing:9007199254740993 plugsurfing:b plugsurfing:0")
+			},
+		},
+		{
+			name: "another spelling of external-session-ids",
+			raw: func(t *testing.T) events.Raw {
+				return rawOf([]byte(`{"externalSessionIds":["a","b"],"bill":"` + seedURL + `"}`))
+			},
+			check: func(t *testing.T, ev events.Event, inv events.Invoice) {
+				eq(t, "session_ids", strings.Join(inv.SessionIDs, " "), "plugsurfing:a plugsurfing:b")
+			},
+		},
+		{
+			name: "two spellings holding one list",
+			raw: func(t *testing.T) events.Raw {
+				return rawOf([]byte(`{"external-session-ids":["a"],"external_session_ids":["a"],"bill":"` + seedURL + `"}`))
+			},
+			check: func(t *testing.T, ev events.Event, inv events.Invoice) {
+				eq(t, "session_ids", strings.Join(inv.SessionIDs, " "), "plugsurfing:a")
+			},
+		},
+		{
+			name: "null external-session-ids: an empty list",
+			raw: func(t *testing.T) events.Raw {
+				return rawOf([]byte(`{"external-session-ids":null,"bill":"` + seedURL + `"}`))
+			},
+			check: func(t *testing.T, ev events.Event, inv events.Invoice) {
+				if inv.SessionIDs == nil || len(inv.SessionIDs) != 0 {
+					t.Errorf("session_ids = %v, want []", inv.SessionIDs)
+				}
+			},
+		},
+		{
 			name: "unknown fields are ignored",
 			raw: func(t *testing.T) events.Raw {
 				return rawOf([]byte(`{"external-session-ids":["x"],"bill":"` + seedURL + `","amount":{"value":7.1},"date":"2015-03-05"}`))
@@ -195,7 +233,14 @@ func TestMapUnmappable(t *testing.T) {
 		{"unbracketed IPv6 host", `{"bill":"http://::1/x.pdf"}`, nil},
 		{"blank session id", `{"external-session-ids":["a"," "],"bill":"` + url + `"}`, nil},
 		{"session id with a line break", `{"external-session-ids":["a\nb"],"bill":"` + url + `"}`, nil},
-		{"session ids not strings", `{"external-session-ids":[1,2],"bill":"` + url + `"}`, nil},
+		{"session id a fraction", `{"external-session-ids":[1.5],"bill":"` + url + `"}`, nil},
+		{"session id negative", `{"external-session-ids":[-3],"bill":"` + url + `"}`, nil},
+		{"session id with an exponent", `{"external-session-ids":[1e3],"bill":"` + url + `"}`, nil},
+		{"session id null", `{"external-session-ids":["a",null],"bill":"` + url + `"}`, nil},
+		{"session id an object", `{"external-session-ids":[{"id":"a"}],"bill":"` + url + `"}`, nil},
+		{"two spellings, two lists", `{"external-session-ids":["a"],"external_session_ids":["b"],"bill":"` + url + `"}`, nil},
+		{"sessions under another key", `{"session-ids":["a"],"bill":"` + url + `"}`, nil},
+		{"sessions under another key, empty", `{"sessions":[],"bill":"` + url + `"}`, nil},
 		{"session ids not a list", `{"external-session-ids":"a","bill":"` + url + `"}`, nil},
 		{"no fetched-at time", `{"bill":"` + url + `"}`, func(r events.Raw) events.Raw { r.FetchedAt = time.Time{}; return r }},
 	}

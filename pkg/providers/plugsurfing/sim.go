@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -75,11 +76,22 @@ func (Provider) SimEnv(baseURL string) map[string]string {
 // ends before it starts, gets HTTP 400 (the seed documents none: the simulator's choice).
 // Generic faults (429 with Retry-After, 500, slow responses) come from sim.Injector.
 // Truth().Requests counts the calls answered with bills per "<scope> <start>..<end>" (the
-// interval as sent); Totals is empty: bills carry no amounts.
+// interval as sent); Totals is empty: bills carry no amounts; IDs lists the BillID of every
+// bill published (SimSessions their sessions).
+//
+// Other readings of the seed (opts.Readings): PlugsurfingBillsTopLevel answers {"bills": […],
+// "result": …} (the seed's field list) instead of {"user": {"bills": […]}, …} (its example);
+// PlugsurfingNumericSessionIDs writes external-session-ids as JSON integers (up to 2^63 − 1,
+// beyond what a float64 holds exactly); PlugsurfingStringResultCode writes result.code as a
+// string ("0", "145"); PlugsurfingInclusiveEnd returns the bills dated start ≤ d ≤ end and
+// dates one bill in five at UTC midnight, where a source's intervals meet;
+// PlugsurfingBillsWithoutSessions makes one bill in six cover no session, its
+// external-session-ids in turn [], null and left out.
 func (Provider) NewSimulator(opts sim.Options) sim.Simulator {
 	s := &simulator{
 		now:      opts.Clock(),
 		faults:   opts.Faults,
+		readings: opts.Readings,
 		bills:    map[string][]simBill{},
 		requests: map[string]int{},
 	}
@@ -87,7 +99,7 @@ func (Provider) NewSimulator(opts sim.Options) sim.Simulator {
 	if n <= 0 {
 		n = simDefaultRecords
 	}
-	for _, b := range generate(opts.Seed, n, s.now()) {
+	for _, b := range generate(opts.Seed, n, s.now(), opts.Readings) {
 		s.bills[b.scope] = append(s.bills[b.scope], b)
 	}
 	for scope, list := range s.bills {
@@ -101,10 +113,11 @@ func (Provider) NewSimulator(opts sim.Options) sim.Simulator {
 }
 
 type simulator struct {
-	now     func() time.Time
-	faults  sim.Faults
-	bills   map[string][]simBill // by user scope, sorted by (date, url)
-	handler http.Handler
+	now      func() time.Time
+	faults   sim.Faults
+	readings sim.Readings
+	bills    map[string][]simBill // by user scope, sorted by (date, url)
+	handler  http.Handler
 
 	mu       sync.Mutex
 	requests map[string]int
@@ -115,6 +128,7 @@ type simBill struct {
 	date      time.Time // the bill's date: what date-interval filters on
 	published time.Time // when the API starts returning it
 	url       string
+	sessions  []string // the external-session-ids as written (digits when numeric)
 	data      json.RawMessage
 }
 
@@ -128,9 +142,11 @@ func (s *simulator) Truth() sim.Truth {
 		for _, b := range list {
 			if !b.published.After(now) {
 				t.Records++
+				t.IDs = append(t.IDs, BillID(b.url))
 			}
 		}
 	}
+	slices.Sort(t.IDs)
 	s.mu.Lock()
 	for k, v := range s.requests {
 		t.Requests[k] = v
@@ -165,22 +181,22 @@ func (s *simulator) serve(w http.ResponseWriter, r *http.Request) {
 	// Authentication comes first, as the result codes say.
 	switch {
 	case s.faults.ExpiredToken:
-		writeResult(w, CodeUserTokenInvalid, nil)
+		s.writeResult(w, CodeUserTokenInvalid, nil)
 		return
 	case s.faults.MissingToken:
-		writeResult(w, CodeNoPositiveAuth, nil)
+		s.writeResult(w, CodeNoPositiveAuth, nil)
 		return
 	}
 	user, known := simUser(call.User)
 	switch {
 	case !known && call.User.IdentifierType == IdentifierUsername:
-		writeResult(w, CodeEmailNotFound, nil)
+		s.writeResult(w, CodeEmailNotFound, nil)
 		return
 	case !known, call.User.Token == "":
-		writeResult(w, CodeNoPositiveAuth, nil)
+		s.writeResult(w, CodeNoPositiveAuth, nil)
 		return
 	case call.User.Token != user.Token.Reveal():
-		writeResult(w, CodeUserTokenInvalid, nil)
+		s.writeResult(w, CodeUserTokenInvalid, nil)
 		return
 	}
 
@@ -203,11 +219,12 @@ func (s *simulator) serve(w http.ResponseWriter, r *http.Request) {
 	now := s.now()
 	bills := []json.RawMessage{}
 	for _, b := range s.bills[scope] {
-		if !b.published.After(now) && !b.date.Before(start) && b.date.Before(end) {
+		inEnd := b.date.Before(end) || (s.readings.PlugsurfingInclusiveEnd && b.date.Equal(end))
+		if !b.published.After(now) && !b.date.Before(start) && inEnd {
 			bills = append(bills, b.data)
 		}
 	}
-	writeResult(w, CodeSuccess, bills)
+	s.writeResult(w, CodeSuccess, bills)
 }
 
 // simUser finds the SimUsers entry the request identifies.
@@ -227,9 +244,28 @@ type simResult struct {
 }
 
 // writeResult answers HTTP 200 in the seed's shape: {"user": {"bills": […]}, "result": {…}} on
-// success, only the result otherwise.
-func writeResult(w http.ResponseWriter, code int, bills []json.RawMessage) {
+// success, only the result otherwise; or in the shape of the readings.
+func (s *simulator) writeResult(w http.ResponseWriter, code int, bills []json.RawMessage) {
 	msg := codeText[code]
+	if s.readings.PlugsurfingStringResultCode || s.readings.PlugsurfingBillsTopLevel {
+		if code == CodeSuccess {
+			msg += "."
+		}
+		result := map[string]any{"code": code, "message": msg}
+		if s.readings.PlugsurfingStringResultCode {
+			result["code"] = strconv.Itoa(code)
+		}
+		body := map[string]any{"result": result}
+		switch {
+		case code != CodeSuccess:
+		case s.readings.PlugsurfingBillsTopLevel:
+			body["bills"] = bills
+		default:
+			body["user"] = ResponseUser{Bills: bills}
+		}
+		writeJSON(w, http.StatusOK, body)
+		return
+	}
 	if code == CodeSuccess {
 		msg += "."
 		writeJSON(w, http.StatusOK, struct {
@@ -271,8 +307,18 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_, _ = w.Write(b)
 }
 
-// generate makes n bills dated over the simDays days up to now.
-func generate(seed int64, n int, now time.Time) []simBill {
+// simNoSessionsOneIn: under Readings.PlugsurfingBillsWithoutSessions, one bill in N covers no
+// session.
+const simNoSessionsOneIn = 6
+
+// simMidnightOneIn: under Readings.PlugsurfingInclusiveEnd, one bill in N is dated at UTC
+// midnight, so intervals that meet at midnight both include it.
+const simMidnightOneIn = 5
+
+// generate makes n bills dated over the simDays days up to now, written as r reads the seed.
+// The random draws are the same under every reading, so the bills are too (dates, users,
+// URLs), only written differently.
+func generate(seed int64, n int, now time.Time, r sim.Readings) []simBill {
 	rng := rand.New(rand.NewPCG(uint64(seed), simSeedStream))
 	now = now.Truncate(time.Second)
 	first := now.Add(-simDays * 24 * time.Hour)
@@ -286,14 +332,79 @@ func generate(seed int64, n int, now time.Time) []simBill {
 			b.scope = users[rng.IntN(len(users))].Scope()
 			b.date = first.Add(time.Duration(rng.Int64N(int64(simDays*24*time.Hour))) / time.Second * time.Second)
 		}
+		if r.PlugsurfingInclusiveEnd && i%simMidnightOneIn == 0 {
+			// On a day boundary, where a source's date-intervals meet.
+			b.date = b.date.UTC().Truncate(24 * time.Hour)
+		}
 		b.published = b.date.Add(simMinDelay + time.Duration(rng.Int64N(int64(simMaxDelay-simMinDelay))))
 		b.url = fmt.Sprintf(simBillURL, b.date.UTC().Format("20060102"), i%1000, 10000+i)
 		sessions := make([]string, 1+rng.IntN(3))
 		for j := range sessions {
 			sessions[j] = simUUID(rng)
 		}
+		b.sessions = sessions
 		b.data, _ = json.Marshal(Bill{ExternalSessionIDs: sessions, Bill: b.url})
+		if r.PlugsurfingNumericSessionIDs || r.PlugsurfingBillsWithoutSessions {
+			b.sessions, b.data = simOtherBill(b.url, sessions, i, r)
+		}
 		out = append(out, b)
+	}
+	return out
+}
+
+// simOtherBill writes bill i under the readings that change a bill: its session ids as
+// integers (derived from the UUIDs, so they stay unique), or, for one bill in
+// simNoSessionsOneIn, no session with the list [], null or left out in turn.
+func simOtherBill(url string, uuids []string, i int, r sim.Readings) ([]string, json.RawMessage) {
+	fields := map[string]any{"bill": url}
+	if r.PlugsurfingBillsWithoutSessions && i%simNoSessionsOneIn == simNoSessionsOneIn-1 {
+		switch (i / simNoSessionsOneIn) % 3 {
+		case 0:
+			fields["external-session-ids"] = []string{}
+		case 1:
+			fields["external-session-ids"] = nil
+		}
+		data, _ := json.Marshal(fields)
+		return nil, data
+	}
+	ids := make([]string, len(uuids))
+	list := make([]any, len(uuids))
+	for j, u := range uuids {
+		ids[j], list[j] = u, u
+		if r.PlugsurfingNumericSessionIDs {
+			// The UUID's first 63 bits: often above 2^53, where a float64 loses digits.
+			h, _ := strconv.ParseUint(strings.ReplaceAll(u, "-", "")[:16], 16, 64)
+			ids[j] = strconv.FormatUint(h>>1, 10)
+			list[j] = json.Number(ids[j])
+		}
+	}
+	fields["external-session-ids"] = list
+	data, _ := json.Marshal(fields)
+	return ids, data
+}
+
+// SimSessions returns, for every bill a Plugsurfing simulator has published by now, the
+// canonical ids of the sessions it covers ("plugsurfing:<external id>", in the bill's order;
+// empty for a bill that covers none), by BillID: what invoices.session_ids must hold. Other
+// simulators give nil.
+func SimSessions(s sim.Simulator) map[string][]string {
+	ps, ok := s.(*simulator)
+	if !ok {
+		return nil
+	}
+	now := ps.now()
+	out := map[string][]string{}
+	for _, list := range ps.bills {
+		for _, b := range list {
+			if b.published.After(now) {
+				continue
+			}
+			ids := []string{}
+			for _, id := range b.sessions {
+				ids = append(ids, Name+":"+id)
+			}
+			out[BillID(b.url)] = ids
+		}
 	}
 	return out
 }
