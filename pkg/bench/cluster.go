@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -16,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/chargeline/chargeline/pkg/bus"
+	"github.com/chargeline/chargeline/pkg/freeport"
 	"github.com/chargeline/chargeline/pkg/normalize"
 	"github.com/chargeline/chargeline/pkg/sink"
 	"github.com/chargeline/chargeline/pkg/sink/clickhouselocal"
@@ -149,12 +149,11 @@ func provision(ctx context.Context, js jetstream.JetStream, topo bus.Topology) e
 func runNATSCluster(dir string, n int) ([]*server.Server, string, error) {
 	ports := make([]int, 2*n) // n client ports, then n route ports
 	for i := range ports {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		port, err := freeport.Get()
 		if err != nil {
 			return nil, "", fmt.Errorf("bench infra: %w", err)
 		}
-		ports[i] = ln.Addr().(*net.TCPAddr).Port
-		ln.Close()
+		ports[i] = port
 	}
 	clients, routes := ports[:n], ports[n:]
 	servers := make([]*server.Server, n)

@@ -3,8 +3,6 @@ package natstest
 import (
 	"context"
 	"errors"
-	"fmt"
-	"net"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -16,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/chargeline/chargeline/pkg/bus"
+	"github.com/chargeline/chargeline/pkg/freeport"
 )
 
 // ClusterName is the NATS cluster StartCluster forms.
@@ -199,10 +198,9 @@ func retry(ctx context.Context, f func(context.Context) error) error {
 
 func freePort(t testing.TB) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := freeport.Get()
 	if err != nil {
-		t.Fatalf("natstest: %v", fmt.Errorf("find a free port: %w", err))
+		t.Fatalf("natstest: %v", err)
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	return port
 }

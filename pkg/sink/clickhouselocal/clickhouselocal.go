@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -14,6 +13,8 @@ import (
 	"strconv"
 	"syscall"
 	"time"
+
+	"github.com/chargeline/chargeline/pkg/freeport"
 )
 
 // ErrNotFound is returned by Binary and Start when no clickhouse-server binary is installed.
@@ -63,23 +64,30 @@ func Start(ctx context.Context, dir string, tcpPort int) (*Process, error) {
 	if dir, err = filepath.Abs(dir); err != nil {
 		return nil, fmt.Errorf("clickhouselocal: %w", err)
 	}
-	if tcpPort == 0 {
-		if tcpPort, err = freePort(); err != nil {
+	// A port found free can still be taken before the server binds it: with ports of our own
+	// choosing, a bind failure is retried on fresh ones.
+	chosen := tcpPort == 0
+	for attempt := 1; ; attempt++ {
+		p := &Process{Dir: dir, TCPPort: tcpPort, bin: bin}
+		if chosen {
+			if p.TCPPort, err = freePort(); err != nil {
+				return nil, err
+			}
+		}
+		if p.HTTPPort, err = freePort(); err != nil {
+			return nil, err
+		}
+		if err := p.writeConfig(); err != nil {
+			return nil, err
+		}
+		err = p.start(ctx)
+		if err == nil {
+			return p, nil
+		}
+		if attempt == 3 || !freeport.InUse(err.Error()) {
 			return nil, err
 		}
 	}
-	httpPort, err := freePort()
-	if err != nil {
-		return nil, err
-	}
-	p := &Process{Dir: dir, TCPPort: tcpPort, HTTPPort: httpPort, bin: bin}
-	if err := p.writeConfig(); err != nil {
-		return nil, err
-	}
-	if err := p.start(ctx); err != nil {
-		return nil, err
-	}
-	return p, nil
 }
 
 // DSN returns the clickhouse:// DSN of the server's chargeline database (user default, no
@@ -222,10 +230,9 @@ func (p *Process) writeConfig() error {
 }
 
 func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := freeport.Get()
 	if err != nil {
-		return 0, fmt.Errorf("clickhouselocal: find a free port: %w", err)
+		return 0, fmt.Errorf("clickhouselocal: %w", err)
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
+	return port, nil
 }

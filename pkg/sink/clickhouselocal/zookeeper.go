@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"syscall"
 	"time"
+
+	"github.com/chargeline/chargeline/pkg/freeport"
 )
 
 // ErrZooKeeperNotFound is returned by StartZooKeeper when Debian's zookeeper package (or a Java
@@ -59,28 +61,39 @@ func StartZooKeeper(ctx context.Context, dir string, port int) (*ZooKeeper, erro
 	if dir, err = filepath.Abs(dir); err != nil {
 		return nil, fmt.Errorf("clickhouselocal: %w", err)
 	}
-	if port == 0 {
-		if port, err = freePort(); err != nil {
-			return nil, err
-		}
-	}
-	z := &ZooKeeper{Dir: dir, Port: port, java: java, jar: jar}
 	if err := os.MkdirAll(filepath.Join(dir, "data"), 0o755); err != nil {
 		return nil, fmt.Errorf("clickhouselocal: %w", err)
 	}
+	// As in Start: a port of our choosing taken before the bind is retried on a fresh one.
+	chosen := port == 0
+	for attempt := 1; ; attempt++ {
+		if chosen {
+			if port, err = freePort(); err != nil {
+				return nil, err
+			}
+		}
+		z := &ZooKeeper{Dir: dir, Port: port, java: java, jar: jar}
+		err = z.writeConfigAndStart(ctx)
+		if err == nil {
+			return z, nil
+		}
+		if attempt == 3 || !chosen || !freeport.InUse(err.Error()) {
+			return nil, err
+		}
+	}
+}
+
+func (z *ZooKeeper) writeConfigAndStart(ctx context.Context) error {
 	// tickTime 500ms: sessions may be as short as 1s (2 ticks), so ClickHouse notices a lost
 	// ZooKeeper in seconds. The admin server (Jetty on :8080 by default) is off: tests run in
 	// parallel. ruok answers the readiness probe.
 	cfg := fmt.Sprintf("tickTime=500\ninitLimit=10\nsyncLimit=5\ndataDir=%s/data\nclientPort=%d\nclientPortAddress=127.0.0.1\n"+
 		"admin.enableServer=false\n4lw.commands.whitelist=ruok,srvr,mntr\nmaxClientCnxns=0\nautopurge.purgeInterval=1\n",
-		dir, port)
-	if err := os.WriteFile(filepath.Join(dir, "zoo.cfg"), []byte(cfg), 0o644); err != nil {
-		return nil, fmt.Errorf("clickhouselocal: %w", err)
+		z.Dir, z.Port)
+	if err := os.WriteFile(filepath.Join(z.Dir, "zoo.cfg"), []byte(cfg), 0o644); err != nil {
+		return fmt.Errorf("clickhouselocal: %w", err)
 	}
-	if err := z.start(ctx); err != nil {
-		return nil, err
-	}
-	return z, nil
+	return z.start(ctx)
 }
 
 // Addr returns host:port of the client port.
