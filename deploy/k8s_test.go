@@ -20,6 +20,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/kustomize/api/krusty"
@@ -79,6 +80,10 @@ type manifests struct {
 	scaled      map[string]*scaledObject
 	pdbs        map[string]*policyv1.PodDisruptionBudget
 	namespaces  []string
+	services    map[string]*corev1.Service
+	policies    map[string]*networkingv1.NetworkPolicy
+	monitors    map[string]*serviceMonitor // ServiceMonitors and PodMonitors, by kind/name
+	rules       map[string]*prometheusRule
 }
 
 // build runs kustomize (sigs.k8s.io/kustomize/api/krusty, the library behind kubectl -k) on
@@ -91,7 +96,9 @@ func build(t *testing.T, dir string) *manifests {
 		t.Fatalf("kustomize build %s: %v", dir, err)
 	}
 	m := &manifests{dir: dir, deployments: map[string]*appsv1.Deployment{}, configMaps: map[string]*corev1.ConfigMap{},
-		secrets: map[string]*corev1.Secret{}, scaled: map[string]*scaledObject{}, pdbs: map[string]*policyv1.PodDisruptionBudget{}}
+		secrets: map[string]*corev1.Secret{}, scaled: map[string]*scaledObject{}, pdbs: map[string]*policyv1.PodDisruptionBudget{},
+		services: map[string]*corev1.Service{}, policies: map[string]*networkingv1.NetworkPolicy{}, monitors: map[string]*serviceMonitor{},
+		rules: map[string]*prometheusRule{}}
 	for _, r := range rm.Resources() {
 		b, err := r.AsYAML()
 		if err != nil {
@@ -131,6 +138,22 @@ func build(t *testing.T, dir string) *manifests {
 			n := &corev1.Namespace{}
 			decode(n, "v1")
 			m.namespaces = append(m.namespaces, n.Name)
+		case "Service":
+			svc := &corev1.Service{}
+			decode(svc, "v1")
+			m.services[svc.Name] = svc
+		case "NetworkPolicy":
+			np := &networkingv1.NetworkPolicy{}
+			decode(np, "networking.k8s.io/v1")
+			m.policies[np.Name] = np
+		case "ServiceMonitor", "PodMonitor":
+			sm := &serviceMonitor{}
+			decode(sm, "monitoring.coreos.com/v1")
+			m.monitors[sm.Kind+"/"+sm.Metadata.Name] = sm
+		case "PrometheusRule":
+			pr := &prometheusRule{}
+			decode(pr, "monitoring.coreos.com/v1")
+			m.rules[pr.Metadata.Name] = pr
 		default:
 			t.Errorf("%s: %s: this test does not know the kind %s; teach it", dir, name, r.GetKind())
 		}
@@ -140,9 +163,14 @@ func build(t *testing.T, dir string) *manifests {
 
 // envValue is where a container's environment variable comes from.
 type envValue struct {
-	value  string // literal or from a ConfigMap
-	secret *corev1.SecretKeySelector
+	value    string // literal or from a ConfigMap; $(VAR) references not expanded
+	secret   *corev1.SecretKeySelector
+	resource *corev1.ResourceFieldSelector // downward API
 }
+
+// runtimeEnv are the variables read by the Go runtime, not by the services' settings (so not
+// in --help), with the downward-API variable GOMEMLIMIT is built from.
+var runtimeEnv = []string{"GOMEMLIMIT", "MEMORY_LIMIT_MIB"}
 
 // containerEnv resolves a container's environment: envFrom ConfigMaps (which must exist in
 // the output), then env entries, later ones winning as in Kubernetes.
@@ -172,6 +200,8 @@ func (m *manifests) containerEnv(t *testing.T, owner string, c corev1.Container,
 			if strict {
 				t.Errorf("%s: %s comes from a Secret as an environment variable; mount it and use %s_FILE", owner, e.Name, e.Name)
 			}
+		case e.ValueFrom.ResourceFieldRef != nil:
+			env[e.Name] = envValue{resource: e.ValueFrom.ResourceFieldRef}
 		case e.ValueFrom.ConfigMapKeyRef != nil:
 			cm, ok := m.configMaps[e.ValueFrom.ConfigMapKeyRef.Name]
 			if !ok {
@@ -256,6 +286,10 @@ func TestKubernetesManifests(t *testing.T) {
 	t.Run("clickhouse/chi.yaml", func(t *testing.T) {
 		checkClickHouseExample(t, example)
 	})
+	for _, m := range []*manifests{base, example} {
+		t.Run(m.dir+"/networkpolicy", func(t *testing.T) { checkNetworkPolicies(t, m) })
+	}
+	t.Run("k8s/components/monitoring", func(t *testing.T) { checkMonitoring(t, example) })
 	t.Run("k8s/overlays/example/configuration-is-valid", func(t *testing.T) {
 		checkServicesAcceptConfiguration(t, example, bins)
 	})
@@ -293,8 +327,9 @@ func checkManifests(t *testing.T, m *manifests, envs map[string][]string, comple
 		}
 
 		env := m.containerEnv(t, owner, c, true)
+		checkMemoryLimit(t, owner, c)
 		for k := range env {
-			if !slices.Contains(known, k) {
+			if !slices.Contains(known, k) && !slices.Contains(runtimeEnv, k) {
 				t.Errorf("%s sets %s, which services/%s does not read (--help)", owner, k, svc)
 			}
 		}
@@ -603,9 +638,16 @@ func checkServicesAcceptConfiguration(t *testing.T, m *manifests, bins map[strin
 			c := spec.Containers[0]
 			env := m.containerEnv(t, name, c, false)
 			dir := t.TempDir()
+			resolved, err := kubeletEnv(c, env)
+			if err != nil {
+				t.Fatal(err)
+			}
 			var environ []string
 			for k, v := range env {
 				val := v.value
+				if r, ok := resolved[k]; ok && !strings.HasSuffix(k, "_FILE") && v.secret == nil {
+					val = r // downward API values and $(VAR) references, as the kubelet sets them
+				}
 				if strings.HasSuffix(k, "_FILE") {
 					secret, key, err := m.secretFile(spec, c, val)
 					if err != nil {
