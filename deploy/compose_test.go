@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -117,19 +118,22 @@ func TestProbe(t *testing.T) {
 		return 0, ""
 	}
 
-	var status = http.StatusOK
+	// Atomic: the handler runs in the server's goroutine, and the race detector cannot see
+	// that the probe process ordered it after the test's write.
+	var status atomic.Int32
+	status.Store(http.StatusOK)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/readyz" {
 			http.NotFound(w, r)
 			return
 		}
-		w.WriteHeader(status)
+		w.WriteHeader(int(status.Load()))
 	}))
 	defer srv.Close()
 	if code, out := exitCode(srv.URL + "/readyz"); code != 0 {
 		t.Errorf("probe of a 200 answer exits %d, want 0\n%s", code, out)
 	}
-	status = http.StatusServiceUnavailable
+	status.Store(http.StatusServiceUnavailable)
 	if code, out := exitCode(srv.URL + "/readyz"); code != 1 || !strings.Contains(out, "503") {
 		t.Errorf("probe of a 503 answer exits %d, want 1 naming the status\n%s", code, out)
 	}
