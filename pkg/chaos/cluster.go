@@ -65,10 +65,21 @@ func planCluster(s *stack, sc Scenario, rng *rand.Rand, fault func(string, ...an
 			}
 			fault("kill -9 ClickHouse replica r1 (%s, the sink's first) at %.0f%% of the sink's progress, for %s", r.Addr(), 100*at, sc.ReplicaOutage)
 			wait(ctx, sc.ReplicaOutage)
+			// As its supervisor would (systemd's Restart=always): 18.16 exits at start-up while
+			// ZooKeeper is unreachable (loading a replicated table needs it), which the cluster
+			// scenario's overlapping ZooKeeper outage makes happen.
 			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
 			defer cancel()
-			if err := r.Restart(rctx); err != nil {
-				return err
+			for attempt := 1; ; attempt++ {
+				err := r.Restart(rctx)
+				if err == nil {
+					break
+				}
+				if rctx.Err() != nil {
+					return err
+				}
+				fault("ClickHouse replica r1 did not start (attempt %d: %s); starting it again in 2s", attempt, firstLine(err.Error()))
+				wait(rctx, 2*time.Second)
 			}
 			fault("ClickHouse replica r1 started again")
 			return nil
@@ -167,4 +178,10 @@ func moneyNote(m string) string {
 		return ""
 	}
 	return "; money: " + m
+}
+
+// firstLine is s up to its first newline: a server's start error quotes its whole error log.
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(s, "\n")
+	return line
 }
