@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -63,20 +65,28 @@ type Page struct {
 	Items []json.RawMessage
 	// Number is the page asked for (1-based).
 	Number int
+	// Served is the response's page, the page the API says it served; -1 when it does not say.
+	Served int
 	// PerPage is the page size in force: the response's per_page, or the one asked for when the
 	// response does not say.
 	PerPage int
-	// Count is the response's count (all MPKs in the list), -1 when it does not say.
+	// Count is the response's count, -1 when it does not say. The seed's example cannot tell
+	// whether it counts the whole list or this page's items (3 of 3 on one page): More reads it
+	// as the list's total only when it exceeds the page's items, which a page count cannot.
 	Count int
 }
 
-// More reports whether a page after this one may hold MPKs: this page is full and, when the
-// response gave a count, the pages so far do not cover it.
+// More reports whether a page after this one may hold MPKs: this page is full and, when its
+// count can only be the list's total (larger than the page's items), the pages so far do not
+// cover it. A full page whose count equals its items is either reading (the page's items, or a
+// total of exactly this many), so the next page is asked for: an empty or short one ends the
+// list at the cost of one request, where trusting the total reading would stop after one page
+// of an API whose count is the page's.
 func (p Page) More() bool {
 	if len(p.Items) == 0 || len(p.Items) < p.PerPage {
 		return false
 	}
-	if p.Count >= 0 && p.Number*p.PerPage >= p.Count {
+	if p.Count > len(p.Items) && p.Number*p.PerPage >= p.Count {
 		return false
 	}
 	return true
@@ -114,16 +124,22 @@ func (c *Client) MPKs(ctx context.Context, org string, q ListQuery) (Page, error
 			return err
 		}
 		coll, err := decodeCollection(body)
+		if errors.Is(err, poll.ErrPermanent) {
+			return err // well-formed JSON in a shape no retry changes
+		}
 		if err != nil {
 			// Most likely truncated in transit: worth a few more attempts.
 			return &poll.TemporaryError{Err: fmt.Errorf("malformed response body (%d bytes): %w", len(body), err)}
 		}
-		page = Page{Items: coll.Items, Number: q.Page, PerPage: q.PerPage, Count: -1}
+		page = Page{Items: coll.Items, Number: q.Page, Served: -1, PerPage: q.PerPage, Count: -1}
 		if coll.PerPage != nil && *coll.PerPage > 0 {
 			page.PerPage = *coll.PerPage
 		}
 		if coll.Count != nil && *coll.Count >= 0 {
 			page.Count = *coll.Count
+		}
+		if coll.Page != nil {
+			page.Served = *coll.Page
 		}
 		return nil
 	})
@@ -208,21 +224,70 @@ func decodeObject(body []byte) error {
 }
 
 // decodeCollection decodes a 2xx list body. It must be a JSON object; items may be missing or
-// null (no MPKs) but otherwise must be an array of objects, each kept as raw bytes.
+// null (no MPKs) but otherwise must be an array of objects, each kept as raw bytes. count, page
+// and per_page are integers, or strings holding one ("3"), or absent. A body that is not valid
+// JSON returns a plain error (truncated: the caller retries it). Valid JSON in another shape —
+// items not an array of objects, a count that is no integer, or no items while another key
+// holds a non-empty array (the MPKs are most likely there, and "none" would lose them
+// silently) — returns an error wrapping poll.ErrPermanent that says what was seen.
 func decodeCollection(body []byte) (Collection, error) {
 	if err := decodeObject(body); err != nil {
 		return Collection{}, err
 	}
-	var coll Collection
-	if err := json.Unmarshal(body, &coll); err != nil {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(body, &fields); err != nil {
 		return Collection{}, err
+	}
+	var coll Collection
+	_ = json.Unmarshal(fields["href"], &coll.Href)
+	for _, f := range []struct {
+		key string
+		dst **int
+	}{{"count", &coll.Count}, {"page", &coll.Page}, {"per_page", &coll.PerPage}} {
+		raw, ok := fields[f.key]
+		if !ok || string(bytes.TrimSpace(raw)) == "null" {
+			continue
+		}
+		n, ok := parseCount(raw)
+		if !ok {
+			return Collection{}, shapeErr("%s %s is not an integer", f.key, poll.SafeText(string(raw)))
+		}
+		*f.dst = &n
+	}
+	if raw, ok := fields["items"]; ok && string(bytes.TrimSpace(raw)) != "null" {
+		if err := json.Unmarshal(raw, &coll.Items); err != nil {
+			return Collection{}, shapeErr("items is not an array")
+		}
+	} else {
+		for _, k := range slices.Sorted(maps.Keys(fields)) {
+			var arr []json.RawMessage
+			if json.Unmarshal(fields[k], &arr) == nil && len(arr) > 0 {
+				return Collection{}, shapeErr("no items, but %q holds an array of %d: the MPKs are not where the seed puts them", poll.SafeText(k), len(arr))
+			}
+		}
 	}
 	for i, item := range coll.Items {
 		if t := bytes.TrimSpace(item); len(t) == 0 || t[0] != '{' {
-			return Collection{}, fmt.Errorf("items[%d] is not a JSON object", i)
+			return Collection{}, shapeErr("items[%d] is not a JSON object", i)
 		}
 	}
 	return coll, nil
+}
+
+// parseCount reads an integer written as a JSON number (3) or a string holding one ("3").
+func parseCount(raw json.RawMessage) (int, bool) {
+	s := string(bytes.TrimSpace(raw))
+	if unq, err := strconv.Unquote(s); err == nil && strings.HasPrefix(s, `"`) {
+		s = strings.TrimSpace(unq)
+	}
+	n, err := strconv.Atoi(s)
+	return n, err == nil && !strings.HasPrefix(s, "+")
+}
+
+// shapeErr is a well-formed body in a shape the client cannot read: permanent, since asking
+// again gets the same answer.
+func shapeErr(format string, a ...any) error {
+	return fmt.Errorf("unexpected list body: %s: %w", fmt.Sprintf(format, a...), poll.ErrPermanent)
 }
 
 // decodeError turns a non-2xx body into an *APIError: ShipX's {status, error, message,

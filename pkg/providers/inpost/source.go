@@ -149,9 +149,17 @@ func (s *Source) changes(ctx context.Context, org string, cur Cursor) (changed, 
 		if older || !p.More() {
 			break
 		}
-		// Without a count, a server that ignores page would return the same full page forever.
-		if p.Count < 0 && n > 1 && slices.Equal(ids, prevIDs) {
-			return nil, nil, fmt.Errorf("inpost: organization %q: mpks page %d repeats page %d (page ignored?): %w", org, n, n-1, poll.ErrPermanent)
+		// A full page equal to the one before. An API that answers a page past the last with
+		// the last again says so by naming the page it served: the list has ended. Without a
+		// count, one that ignores page would return the same page forever: an error, not an
+		// end. With a count, MPKs changed between the two requests can shift exactly a page.
+		if n > 1 && slices.Equal(ids, prevIDs) {
+			if p.Served >= 0 && p.Served != n {
+				break
+			}
+			if p.Count < 0 {
+				return nil, nil, fmt.Errorf("inpost: organization %q: mpks page %d repeats page %d (page ignored?): %w", org, n, n-1, poll.ErrPermanent)
+			}
 		}
 		prevIDs = ids
 	}

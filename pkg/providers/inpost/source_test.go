@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -443,6 +444,10 @@ type scripted struct {
 	mu        sync.Mutex
 	n         int
 	snapshots [][]string
+
+	// The seed's other readings (sim.Readings has them as InPost*): count is the page's
+	// items, a page past the last serves the last again (naming it), numbers are strings.
+	countIsPage, repeatLast, stringNumbers bool
 }
 
 func (s *scripted) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -452,14 +457,57 @@ func (s *scripted) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 	q := r.URL.Query()
 	page, perPage := atoi(q.Get("page")), atoi(q.Get("per_page"))
+	if lastPage := max(1, (len(snap)+perPage-1)/perPage); s.repeatLast && page > lastPage {
+		page = lastPage
+	}
 	lo, hi := min((page-1)*perPage, len(snap)), min(page*perPage, len(snap))
 	var items []string
 	for _, e := range snap[lo:hi] {
 		id, hour, _ := strings.Cut(e, "@")
 		items = append(items, `{"id":`+id+`,"name":"mpk `+id+`","description":"","updated_at":"2018-05-17T`+hour+`:00:00.000Z"}`)
 	}
-	w.Write([]byte(`{"count":` + jsonInt(int64(len(snap))) + `,"page":` + jsonInt(int64(page)) + `,"per_page":` + jsonInt(int64(perPage)) +
+	count := len(snap)
+	if s.countIsPage {
+		count = len(items)
+	}
+	num := func(n int) string {
+		if s.stringNumbers {
+			return `"` + strconv.Itoa(n) + `"`
+		}
+		return strconv.Itoa(n)
+	}
+	w.Write([]byte(`{"count":` + num(count) + `,"page":` + num(page) + `,"per_page":` + num(perPage) +
 		`,"items":[` + strings.Join(items, ",") + `]}`))
+}
+
+// TestSourceReadsTheOtherReadingsOfTheList: the seed's example (count 3 of 3 items on one page)
+// cannot tell whether count is the list's total or the page's items, whether a page past the
+// last is empty or the last again, or whether numbers may be strings. Every MPK is read once
+// under each reading; before, a count of the page's items ended the list after page 1.
+func TestSourceReadsTheOtherReadingsOfTheList(t *testing.T) {
+	snap := []string{"1@09", "2@08", "3@07", "4@06", "5@05", "6@04"}
+	want := []string{"6@04", "5@05", "4@06", "3@07", "2@08", "1@09"}
+	for _, tc := range []struct {
+		name string
+		h    *scripted
+	}{
+		{"count is the list's total", &scripted{}},
+		{"count is the page's items", &scripted{countIsPage: true}},
+		{"a page past the last repeats the last", &scripted{repeatLast: true}},
+		{"count is the page's items, a page past the last repeats it", &scripted{countIsPage: true, repeatLast: true}},
+		{"numbers as strings", &scripted{countIsPage: true, stringNumbers: true}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.h.snapshots = [][]string{snap}
+			srv := providertest.Serve(t, tc.h)
+			cfg := testConfig(srv.URL)
+			cfg.PageSize = 2
+			src := newSource(t, cfg, srv.Client())
+			if got := versions(t, providertest.FetchAll(t, src, "1", "")); !slices.Equal(got, want) {
+				t.Fatalf("emitted %v, want %v", got, want)
+			}
+		})
+	}
 }
 
 func atoi(s string) int {
@@ -560,5 +608,24 @@ func TestBackfill(t *testing.T) {
 	}
 	if _, err := (inpost.Provider{}).BackfillCheckpoint(time.Time{}); err == nil {
 		t.Error("BackfillCheckpoint(zero time) succeeded")
+	}
+}
+
+// TestSourceRefusesAListItCannotRead: well-formed bodies in a shape the client cannot read are
+// permanent errors that say what was seen, not "no MPKs" (which would pass silently) and not
+// retried as truncated.
+func TestSourceRefusesAListItCannotRead(t *testing.T) {
+	for name, body := range map[string]string{
+		"the MPKs under another key": `{"count":1,"page":1,"per_page":30,"mpks":[{"id":1,"updated_at":"2018-05-17T10:00:00.000Z"}]}`,
+		"items not an array":         `{"count":1,"items":{"id":1}}`,
+		"a count that is no integer": `{"count":"many","items":[]}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			srv := providertest.Serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte(body)) }))
+			src := newSource(t, testConfig(srv.URL), srv.Client())
+			providertest.CheckFetchFailures(t, src, nil, []providertest.FetchFailure{
+				{Name: name, Scope: "1", Is: poll.ErrPermanent},
+			})
+		})
 	}
 }
