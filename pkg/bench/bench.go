@@ -65,6 +65,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (*Report, error) {
 		{ScenarioPoller, h.pollerScenario},
 		{ScenarioE2E, func(ctx context.Context) ([]Result, error) { return h.e2eScenario(ctx, baselines) }},
 		{ScenarioE2ECluster, func(ctx context.Context) ([]Result, error) { return h.e2eClusterScenario(ctx, services[ScenarioE2E]) }},
+		{ScenarioE2ETraced, func(ctx context.Context) ([]Result, error) { return h.e2eTracedScenario(ctx, services[ScenarioE2E]) }},
 		{ScenarioLatency, h.latencyScenario},
 		{ScenarioScaling, h.scalingScenario},
 	}

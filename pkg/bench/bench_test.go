@@ -47,6 +47,7 @@ func TestHarnessRunsEveryScenario(t *testing.T) {
 		"poller: bare baseline": n, "poller": n,
 		"end to end":                       n,
 		"end to end, cluster":              n,
+		"end to end, traced":               n,
 		"latency at 300/s":                 n,
 		"scaling: 1 normalizer + 1 sink":   n,
 		"scaling: 2 normalizers + 2 sinks": n,
@@ -85,7 +86,7 @@ func TestHarnessRunsEveryScenario(t *testing.T) {
 			}
 		}
 	}
-	if exact < 16 { // sink 2, e2e 4, e2e-cluster 2+2×2, latency 2, scaling 2×4
+	if exact < 20 { // sink 2, e2e 4, e2e-cluster 2+2×2, e2e-traced 4, latency 2, scaling 2×4
 		t.Errorf("only %d exactly-once checks in the report", exact)
 	}
 	if e2e := got["end to end"]; e2e.Ratio == nil {
@@ -93,6 +94,9 @@ func TestHarnessRunsEveryScenario(t *testing.T) {
 	}
 	if c := got["end to end, cluster"]; c.Ratio == nil || c.RatioTo != "end to end" {
 		t.Errorf("end to end, cluster has no ratio to the single-node end to end: %+v", c)
+	}
+	if c := got["end to end, traced"]; c.Ratio == nil || c.RatioTo != "end to end" || !strings.Contains(strings.Join(c.Notes, " "), "OTLP requests") {
+		t.Errorf("end to end, traced has no ratio to the untraced end to end, or exported nothing: %+v", c)
 	}
 
 	b, err := os.ReadFile(cfg.Dir + "/report.json")

@@ -65,7 +65,7 @@ func (h *harness) e2eClusterScenario(ctx context.Context, single Result) ([]Resu
 			if err := startNormalizer(ctx, st, g, "chargeline-normalizer", normalize.Config{}); err != nil {
 				return err
 			}
-			return startPoller(ctx, st, g)
+			return startPoller(ctx, st, g, nil)
 		},
 		done: func(ctx context.Context) (uint64, uint64, error) {
 			least := uint64(n)

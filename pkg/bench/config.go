@@ -17,13 +17,14 @@ const (
 	ScenarioPoller     = "poller"
 	ScenarioE2E        = "e2e"
 	ScenarioE2ECluster = "e2e-cluster"
+	ScenarioE2ETraced  = "e2e-traced"
 	ScenarioLatency    = "latency"
 	ScenarioScaling    = "scaling"
 )
 
 // Scenarios lists every scenario in run order.
 func Scenarios() []string {
-	return []string{ScenarioSink, ScenarioNormalizer, ScenarioPoller, ScenarioE2E, ScenarioE2ECluster, ScenarioLatency, ScenarioScaling}
+	return []string{ScenarioSink, ScenarioNormalizer, ScenarioPoller, ScenarioE2E, ScenarioE2ECluster, ScenarioE2ETraced, ScenarioLatency, ScenarioScaling}
 }
 
 // Config configures a harness run. The zero value of a field means its default: volumes that

@@ -34,7 +34,7 @@ func (h *harness) e2eScenario(ctx context.Context, baselines map[string]Result) 
 			if err := startNormalizer(ctx, st, g, "chargeline-normalizer", normalize.Config{}); err != nil {
 				return err
 			}
-			return startPoller(ctx, st, g)
+			return startPoller(ctx, st, g, nil)
 		},
 		done: h.tablesHold(n, sink.TableChargingSessions, sink.TableRawRecords),
 	})

@@ -4,8 +4,9 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"net/http"
 	"time"
+
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/nats-io/nats.go"
 
@@ -55,7 +56,7 @@ func (h *harness) pollerScenario(ctx context.Context) ([]Result, error) {
 		done: st.streamHolds(bareRawStream, n),
 	}, run{
 		scenario: ScenarioPoller, name: "poller", records: n,
-		start: func(ctx context.Context, g *group) error { return startPoller(ctx, st, g) },
+		start: func(ctx context.Context, g *group) error { return startPoller(ctx, st, g, nil) },
 		done:  st.streamHolds(bus.StreamRaw, n),
 	}, func(ctx context.Context) error {
 		recs, err := genRecords(h.cfg.Seed, n)
@@ -87,7 +88,7 @@ func (h *harness) pollerScenario(ctx context.Context) ([]Result, error) {
 
 // startPoller starts pkg/poll's scheduler with the bemo source pointed at the stage's Be-Mo API,
 // configured like services/poller with its defaults.
-func startPoller(ctx context.Context, st *stage, g *group) error {
+func startPoller(ctx context.Context, st *stage, g *group, tp trace.TracerProvider) error {
 	_, js, err := st.connect(ctx, "chargeline-poller-bemo", 4*pollWindow)
 	if err != nil {
 		return err
@@ -98,11 +99,11 @@ func startPoller(ctx context.Context, st *stage, g *group) error {
 		return err
 	}
 	p := bemo.Provider{Now: func() time.Time { return sourceNow }}
-	src, err := p.NewSource(v, &http.Client{Timeout: 30 * time.Second})
+	src, err := p.NewSource(v, poll.NewHTTPClient(30*time.Second, bemo.Name, nil, tp))
 	if err != nil {
 		return err
 	}
-	sched, err := poll.NewScheduler(ctx, poll.Config{Provider: bemo.Name},
+	sched, err := poll.NewScheduler(ctx, poll.Config{Provider: bemo.Name, Tracing: tp},
 		src, js, st.h.logger.With("component", "poller"), nil)
 	if err != nil {
 		return err

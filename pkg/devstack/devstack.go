@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"sync"
@@ -20,6 +19,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/chargeline/chargeline/pkg/bus"
 	"github.com/chargeline/chargeline/pkg/config"
@@ -50,6 +50,10 @@ type Config struct {
 	Providers []providers.Provider
 	// Now is the simulators' clock; nil = time.Now.
 	Now func() time.Time
+	// Tracing, when set, traces the pollers (and their requests to the simulators), the
+	// normalizer and the sink, as the services do with OTEL_* set (`make run` passes the
+	// environment's). Nil: no tracing.
+	Tracing trace.TracerProvider
 }
 
 // Settings declares devstack's settings.
@@ -190,6 +194,9 @@ func (s *Stack) goRun(ctx context.Context, name string, run func(ctx context.Con
 // RunSink migrates ClickHouse and starts the sink.
 func (s *Stack) RunSink(ctx context.Context, cfg sink.Config) error {
 	cfg.DSN = s.ClickHouse.DSN()
+	if cfg.Tracing == nil {
+		cfg.Tracing = s.cfg.Tracing
+	}
 	sk, err := sink.New(cfg, s.JS, s.logger.With(slog.String("component", "sink")), nil)
 	if err != nil {
 		return err
@@ -205,6 +212,9 @@ func (s *Stack) RunSink(ctx context.Context, cfg sink.Config) error {
 
 // RunNormalizer starts a normalizer for every provider.
 func (s *Stack) RunNormalizer(ctx context.Context, cfg normalize.Config) error {
+	if cfg.Tracing == nil {
+		cfg.Tracing = s.cfg.Tracing
+	}
 	n, err := normalize.New(cfg, s.JS, s.cfg.Providers, s.logger.With(slog.String("component", "normalizer")), nil)
 	if err != nil {
 		return err
@@ -232,12 +242,16 @@ func (s *Stack) Scheduler(ctx context.Context, p providers.Provider, cfg poll.Co
 	if err != nil {
 		return nil, fmt.Errorf("devstack: %s settings: %w", p.Name(), err)
 	}
-	src, err := p.NewSource(v, &http.Client{Timeout: 30 * time.Second})
+	// The poller service's client (reg nil: the stack serves no metrics).
+	src, err := p.NewSource(v, poll.NewHTTPClient(30*time.Second, p.Name(), nil, s.cfg.Tracing))
 	if err != nil {
 		return nil, fmt.Errorf("devstack: %s source: %w", p.Name(), err)
 	}
 	cfg.Provider = p.Name()
 	cfg.LeaseTTL = 30 * time.Second
+	if cfg.Tracing == nil {
+		cfg.Tracing = s.cfg.Tracing
+	}
 	return poll.NewScheduler(ctx, cfg, src, s.JS, s.logger.With(slog.String("component", "poller")), nil)
 }
 

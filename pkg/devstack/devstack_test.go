@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/chargeline/chargeline/pkg/bus"
 	"github.com/chargeline/chargeline/pkg/devstack"
@@ -19,6 +20,7 @@ import (
 	"github.com/chargeline/chargeline/pkg/providers/bemo"
 	"github.com/chargeline/chargeline/pkg/providers/sim"
 	"github.com/chargeline/chargeline/pkg/sink"
+	"github.com/chargeline/chargeline/pkg/tracing"
 	eventschema "github.com/chargeline/chargeline/schemas/events"
 )
 
@@ -36,13 +38,19 @@ func (c *clock) Set(t time.Time) { c.mu.Lock(); c.t = t; c.mu.Unlock() }
 // been "created" (none is still to arrive late) and the ground truth is exactly records.
 func start(t *testing.T, records int, faults sim.Faults) (*devstack.Stack, *clock) {
 	t.Helper()
+	return startTraced(t, records, faults, nil)
+}
+
+// startTraced is start with the stack traced by tp (nil: off).
+func startTraced(t *testing.T, records int, faults sim.Faults, tp trace.TracerProvider) (*devstack.Stack, *clock) {
+	t.Helper()
 	t0 := time.Date(2026, 11, 20, 15, 4, 5, 0, time.UTC)
 	clk := &clock{t: t0}
 	p := bemo.Provider{Now: clk.Now, Backoff: poll.Backoff{Initial: 10 * time.Millisecond, Max: 200 * time.Millisecond, MaxRetryAfter: 50 * time.Millisecond}}
 	s, err := devstack.Start(t.Context(), devstack.Config{
 		Dir: t.TempDir(), NATSPort: -1, SimAddr: "127.0.0.1:0", Seed: 7, Records: records,
 		PollInterval: 200 * time.Millisecond, Faults: faults, Fresh: true,
-		Providers: []providers.Provider{p}, Now: clk.Now,
+		Providers: []providers.Provider{p}, Now: clk.Now, Tracing: tp,
 	}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -134,6 +142,9 @@ func TestFullChainBeMo(t *testing.T) {
 		n++
 		if err := eventschema.Validate(schema, m.Data()); err != nil {
 			t.Fatalf("event %s invalid: %v", m.Headers().Get(events.HeaderID), err)
+		}
+		if tp := m.Headers().Get(tracing.HeaderTraceParent); tp != "" {
+			t.Fatalf("event %s carries ce-traceparent %q with tracing off", m.Headers().Get(events.HeaderID), tp)
 		}
 	})
 	if n != 5000 {

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/chargeline/chargeline/pkg/config"
 	"github.com/chargeline/chargeline/pkg/providers"
 )
@@ -44,6 +46,10 @@ type Config struct {
 	// the schemas by the tests in schemas/events) at a hundredth of the cost — this costs about
 	// 100 µs per event. (--normalizer-schema-validation/NORMALIZER_SCHEMA_VALIDATION)
 	SchemaValidation bool
+	// Tracing, when set, makes each record's mapping a span, a child of the page span its
+	// ce-traceparent names, and gives every event it produces that span as its ce-traceparent.
+	// Nil: no tracing, and no header read or written for it.
+	Tracing trace.TracerProvider
 }
 
 // Settings declares the normalizer's settings; the default of NORMALIZER_PROVIDERS lists every

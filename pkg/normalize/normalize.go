@@ -17,11 +17,14 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/santhosh-tekuri/jsonschema/v6"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/chargeline/chargeline/pkg/bus"
 	"github.com/chargeline/chargeline/pkg/config"
 	"github.com/chargeline/chargeline/pkg/events"
 	"github.com/chargeline/chargeline/pkg/providers"
+	"github.com/chargeline/chargeline/pkg/tracing"
 	eventschema "github.com/chargeline/chargeline/schemas/events"
 )
 
@@ -42,6 +45,7 @@ type Normalizer struct {
 	pub        *bus.Publisher
 	types      []string                      // the event types that have a schema
 	validators map[string]*jsonschema.Schema // nil unless SchemaValidation
+	tracer     trace.Tracer                  // nil: tracing off
 }
 
 // New builds a Normalizer for the providers cfg.Providers names among known (all of known when
@@ -70,7 +74,8 @@ func New(cfg Config, js jetstream.JetStream, known []providers.Provider, logger 
 	if err != nil {
 		return nil, err
 	}
-	n := &Normalizer{cfg: cfg, js: js, providers: selected, logger: logger, metrics: m, pub: pub, types: eventschema.Types()}
+	n := &Normalizer{cfg: cfg, js: js, providers: selected, logger: logger, metrics: m, pub: pub, types: eventschema.Types(),
+		tracer: tracing.Tracer(cfg.Tracing, "pkg/normalize")}
 	if cfg.SchemaValidation {
 		n.validators = map[string]*jsonschema.Schema{}
 		for _, typ := range eventschema.Types() {
@@ -203,15 +208,25 @@ func (n *Normalizer) consumer(ctx context.Context, topic string) (jetstream.Cons
 // has its PubAck; the router then acks the record. Mapping and checking run on w.
 func (n *Normalizer) handler(p providers.Provider, w *workers) message.NoPublishHandlerFunc {
 	name := p.Name()
-	return func(msg *message.Message) error {
+	return func(msg *message.Message) (err error) {
 		raw, err := events.ParseRaw(bus.Subject(msg), bus.Header(msg), msg.Payload, bus.StreamSequence(msg))
 		if err != nil {
 			return fmt.Errorf("%w: %w", events.ErrUnmappable, err)
+		}
+		var span trace.Span
+		if n.tracer != nil {
+			span = n.startSpan(msg, raw)
+			defer func() { tracing.End(span, err) }()
 		}
 		var wait func(context.Context) error
 		w.do(func() {
 			var out []*nats.Msg
 			if out, err = n.mapRecord(p, raw); err == nil {
+				if span != nil {
+					for _, m := range out {
+						tracing.Inject(span.SpanContext(), m.Header)
+					}
+				}
 				// Sent in the order Map returned them (so in that order within each subject).
 				wait = n.pub.PublishMsgsAsync(out...)
 			}
@@ -219,12 +234,28 @@ func (n *Normalizer) handler(p providers.Provider, w *workers) message.NoPublish
 		if err != nil {
 			return err
 		}
-		if err := wait(msg.Context()); err != nil {
+		if err = wait(msg.Context()); err != nil {
 			return fmt.Errorf("normalize: events of %s record %s: %w", raw.Subject(), raw.RecordID, err)
 		}
 		n.metrics.processed.WithLabelValues(name).Inc()
 		return nil
 	}
+}
+
+// startSpan starts the span of raw's mapping under the span its ce-traceparent names (a root
+// when it names none: a record published without tracing).
+func (n *Normalizer) startSpan(msg *message.Message, raw events.Raw) trace.Span {
+	parent := tracing.Extract(msg.Metadata.Get)
+	_, span := n.tracer.Start(trace.ContextWithRemoteSpanContext(msg.Context(), parent), "map "+raw.Subject(),
+		trace.WithSpanKind(trace.SpanKindConsumer),
+		trace.WithAttributes(
+			attribute.String("messaging.system", "nats"),
+			attribute.String("messaging.destination.name", raw.Subject()),
+			attribute.String("messaging.message.id", raw.ID),
+			attribute.Int64("messaging.nats.stream.sequence", int64(raw.Sequence)),
+			attribute.String("chargeline.record_id", raw.RecordID),
+		))
+	return span
 }
 
 // mapRecord maps raw with p, checks every event and returns their NATS messages.

@@ -125,7 +125,7 @@ func TestTransportCountsRequestsByStatus(t *testing.T) {
 	}))
 	defer srv.Close()
 	reg := prometheus.NewPedanticRegistry()
-	hc := &http.Client{Transport: poll.NewTransport(nil, "fake", reg)}
+	hc := &http.Client{Transport: poll.NewTransport(nil, "fake", reg, nil)}
 	for _, path := range []string{"/", "/", "/busy"} {
 		resp, err := hc.Get(srv.URL + path)
 		if err != nil {
@@ -150,7 +150,7 @@ chargeline_poller_requests_total{provider="fake",status="error"} 1
 		t.Fatalf("%d duration series, want 1", n)
 	}
 	// Two transports (a poller's client and a copy) share one registry.
-	_ = poll.NewTransport(nil, "other", reg)
+	_ = poll.NewTransport(nil, "other", reg, nil)
 }
 
 func TestRetryWithoutSchedulerIgnoresProviderErrors(t *testing.T) {

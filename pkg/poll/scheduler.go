@@ -15,10 +15,13 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/chargeline/chargeline/pkg/bus"
 	"github.com/chargeline/chargeline/pkg/config"
 	"github.com/chargeline/chargeline/pkg/events"
+	"github.com/chargeline/chargeline/pkg/tracing"
 )
 
 // Config tunes a Scheduler. The zero value of every field is a working default.
@@ -40,6 +43,9 @@ type Config struct {
 	// DrainTimeout bounds how long a stopping poller waits for in-flight PubAcks; default 10s.
 	DrainTimeout time.Duration
 	Now          func() time.Time
+	// Tracing, when set, makes each poll of a scope a span and gives every raw record the span
+	// of the page it came from as its ce-traceparent (see NewTransport). Nil: no tracing.
+	Tracing trace.TracerProvider
 }
 
 // Settings declares the scheduler's settings.
@@ -108,6 +114,7 @@ type Scheduler struct {
 	objects jetstream.ObjectStore // poller_oversized
 	logger  *slog.Logger
 	metrics *metrics
+	tracer  trace.Tracer // nil: tracing off
 }
 
 // NewScheduler returns a scheduler publishing src's records with js. The streams and buckets
@@ -139,6 +146,7 @@ func NewScheduler(ctx context.Context, cfg Config, src Source, js jetstream.JetS
 	return &Scheduler{
 		cfg: cfg, src: src, js: js, cps: NewCheckpoints(cps), leases: leases, gaps: gaps, objects: objects,
 		logger: logger.With(slog.String("provider", cfg.Provider)), metrics: newMetrics(reg, cfg.Now),
+		tracer: tracing.Tracer(cfg.Tracing, "pkg/poll"),
 	}, nil
 }
 
@@ -303,8 +311,16 @@ func (s *Scheduler) release(ctx context.Context, lease *Lease) {
 }
 
 // cycle polls one scope from its checkpoint until the source is caught up.
-func (s *Scheduler) cycle(ctx context.Context, scope string) error {
+func (s *Scheduler) cycle(ctx context.Context, scope string) (err error) {
 	started := s.cfg.Now()
+	var page *pageTrace
+	if s.tracer != nil {
+		var span trace.Span
+		ctx, span = s.tracer.Start(ctx, "poll "+s.cfg.Provider+" "+scope, trace.WithAttributes(
+			attribute.String("chargeline.provider", s.cfg.Provider), attribute.String("chargeline.scope", scope)))
+		ctx, page = withPageTrace(ctx, span.SpanContext())
+		defer func() { tracing.End(span, err) }()
+	}
 	cp, rev, written, err := s.cps.get(ctx, s.cfg.Provider, scope)
 	if err != nil {
 		return err
@@ -372,6 +388,9 @@ func (s *Scheduler) cycle(ctx context.Context, scope string) error {
 		}
 		fetched.Inc()
 		msg := events.RawMsg(raw)
+		if page != nil {
+			tracing.Inject(page.get(), msg.Header)
+		}
 		// Headers are a few hundred bytes: only a record near the limit is measured exactly.
 		if len(r.Data)+4096 > maxPayload {
 			if n := msgSize(msg); n > maxPayload {

@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/chargeline/chargeline/pkg/config"
+	"github.com/chargeline/chargeline/pkg/tracing"
 )
 
 // Exit codes of every service.
@@ -48,6 +49,8 @@ type Env struct {
 	Registry *prometheus.Registry
 	// Ready is set by the run function once it is connected and provisioned; /readyz calls it.
 	Ready func(func(ctx context.Context) error)
+	// Tracing is the OpenTelemetry tracing the OTEL_* environment asks for; nil when off.
+	Tracing *tracing.Provider
 	// HTTPAddr is where /metrics, /healthz and /readyz listen ("" when disabled), with the
 	// port resolved when --http-addr asked for port 0.
 	HTTPAddr string
@@ -100,8 +103,23 @@ func Run(ctx context.Context, name string, args []string, getenv func(string) st
 		}()
 		httpAddr = srv.Addr
 	}
+	tp, err := tracing.FromEnv(ctx, name, getenv)
+	if err != nil {
+		logger.Error("invalid configuration", slog.String("error", err.Error()))
+		return ExitConfig
+	}
+	if tp != nil {
+		logger.Info("tracing on", slog.String("endpoint", tp.Endpoint), slog.String("sampler", tp.Sampler))
+		defer func() {
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), tracing.ShutdownTimeout)
+			defer cancel()
+			if err := tp.Shutdown(sctx); err != nil {
+				logger.Warn("tracing", slog.String("error", err.Error()))
+			}
+		}()
+	}
 	logger.Info("starting", slog.String("http_addr", httpAddr))
-	err = run(ctx, Env{Values: v, Logger: logger, Registry: reg, Ready: ready.set, HTTPAddr: httpAddr})
+	err = run(ctx, Env{Values: v, Logger: logger, Registry: reg, Ready: ready.set, HTTPAddr: httpAddr, Tracing: tp})
 	switch {
 	case errors.Is(err, config.ErrInvalid):
 		logger.Error("invalid configuration", slog.String("error", err.Error()))

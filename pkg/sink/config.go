@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
@@ -50,6 +52,9 @@ type Config struct {
 	// RetryMin and RetryMax bound the backoff between attempts while ClickHouse or the DLQ is
 	// unreachable. Defaults 100ms and 10s.
 	RetryMin, RetryMax time.Duration
+	// Tracing, when set, makes each insert of a batch a span linked to the span every row's
+	// message names (its mapping; for raw_records, its page). Nil: no tracing.
+	Tracing trace.TracerProvider
 }
 
 // Defaults.

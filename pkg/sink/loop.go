@@ -10,6 +10,10 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/chargeline/chargeline/pkg/tracing"
 )
 
 // maxFetchWait bounds one pull request, so a cancelled Run stops fetching within it.
@@ -248,7 +252,7 @@ func (l *loop) startInsert(ctx context.Context, table string) {
 	ictx, cancel := context.WithTimeout(context.WithoutCancel(ctx), insertTimeout)
 	go func() {
 		defer cancel()
-		p.done <- insert(ictx, l.s.conn, table, rows)
+		p.done <- l.insert(ictx, table, chunk, rows)
 	}()
 	l.pending = p
 }
@@ -350,7 +354,7 @@ func (l *loop) drain(ctx context.Context, table string) error {
 		start := time.Now()
 		ictx, cancel := context.WithTimeout(ctx, insertTimeout)
 		done := make(chan error, 1)
-		go func() { done <- insert(ictx, l.s.conn, table, rows) }()
+		go func() { done <- l.insert(ictx, table, chunk, rows) }()
 		err, _ := l.await(context.WithoutCancel(ctx), done) // the insert itself ends with ctx
 		cancel()
 		l.s.m.duration.WithLabelValues(table).Observe(time.Since(start).Seconds())
@@ -401,6 +405,52 @@ func (l *loop) drain(ctx context.Context, table string) error {
 		}
 	}
 	return nil
+}
+
+// insert inserts rows, the rows of chunk, into table: a span of its own when tracing is on. It
+// runs on the insert's goroutine and only reads the chunk's headers.
+func (l *loop) insert(ctx context.Context, table string, chunk []*item, rows []row) (err error) {
+	if l.s.tracer != nil {
+		var span trace.Span
+		ctx, span = l.traceInsert(ctx, table, chunk)
+		defer func() { tracing.End(span, err) }()
+	}
+	return insert(ctx, l.s.conn, table, rows)
+}
+
+// traceInsert starts the span of inserting chunk. A batch has as many parents as rows: its
+// parent is the first sampled span a row's ce-traceparent names (so a sampled record's trace
+// shows the insert that wrote its row), and every other one is a link, each span once (the
+// records of a page share its span).
+func (l *loop) traceInsert(ctx context.Context, table string, chunk []*item) (context.Context, trace.Span) {
+	var (
+		parent trace.SpanContext
+		links  []trace.Link
+		last   trace.SpanID
+	)
+	for _, it := range chunk {
+		sc := tracing.Extract(it.src.header.Get)
+		if !sc.IsSampled() || sc.SpanID() == last {
+			continue
+		}
+		last = sc.SpanID()
+		if !parent.IsValid() {
+			parent = sc
+			continue
+		}
+		links = append(links, trace.Link{SpanContext: sc})
+	}
+	if parent.IsValid() {
+		ctx = trace.ContextWithRemoteSpanContext(ctx, parent)
+	}
+	return l.s.tracer.Start(ctx, "insert "+table, trace.WithSpanKind(trace.SpanKindClient), trace.WithLinks(links...),
+		trace.WithAttributes(
+			attribute.String("db.system.name", "clickhouse"),
+			attribute.String("db.collection.name", table),
+			attribute.String("db.operation.name", "INSERT"),
+			attribute.Int("db.operation.batch.size", len(chunk)),
+			attribute.String("messaging.consumer.group.name", l.name),
+		))
 }
 
 func (l *loop) ack(it *item) {

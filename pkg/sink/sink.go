@@ -9,6 +9,10 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/chargeline/chargeline/pkg/tracing"
+
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
@@ -25,6 +29,8 @@ type Sink struct {
 	conn driver.Conn
 	log  *slog.Logger
 	m    *metrics
+	// tracer is nil when tracing is off.
+	tracer trace.Tracer
 
 	// afterInsert, when set (tests), runs after a chunk was inserted and before its messages
 	// are acknowledged; an error it returns ends Run at once, as a crash would.
@@ -52,7 +58,7 @@ func New(cfg Config, js jetstream.JetStream, logger *slog.Logger, reg prometheus
 	if err != nil {
 		return nil, err
 	}
-	return &Sink{cfg: cfg, js: js, conn: conn, log: logger, m: m}, nil
+	return &Sink{cfg: cfg, js: js, conn: conn, log: logger, m: m, tracer: tracing.Tracer(cfg.Tracing, "pkg/sink")}, nil
 }
 
 // Conn returns the sink's ClickHouse connection pool.

@@ -23,6 +23,7 @@ func main() {
 
 func run(ctx context.Context, env service.Env) error {
 	cfg := devstack.ConfigFrom(env.Values)
+	cfg.Tracing = env.Tracing.TracerProvider()
 	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
 		return err
 	}

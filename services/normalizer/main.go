@@ -29,6 +29,7 @@ func settings() [][]config.Setting {
 
 func run(ctx context.Context, env service.Env) error {
 	cfg := normalize.ConfigFrom(env.Values)
+	cfg.Tracing = env.Tracing.TracerProvider()
 	if err := cfg.Check(providers.All()); err != nil {
 		return err // before connecting: a bad setting is reported as such
 	}

@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"net/http"
 	"os"
 	"slices"
 	"time"
@@ -46,24 +45,12 @@ func optional(in []config.Setting) []config.Setting {
 	return out
 }
 
-// maxIdlePerHost bounds the idle connections kept to a provider: one per scope polled at once,
-// for the scope counts operators configure.
-const maxIdlePerHost = 64
-
 func run(ctx context.Context, env service.Env) error {
 	p, err := providers.Lookup(env.Values.String("provider"))
 	if err != nil {
 		return env.Values.Invalid("provider", "%v", err)
 	}
-	// Every scope of a provider is polled at once, all on the provider's one host: the default
-	// transport keeps two idle connections per host, so with more scopes the rest were closed
-	// after each page and dialled anew.
-	base := http.DefaultTransport.(*http.Transport).Clone()
-	base.MaxIdleConnsPerHost = max(base.MaxIdleConnsPerHost, maxIdlePerHost)
-	hc := &http.Client{
-		Timeout:   env.Values.Duration("http-timeout"),
-		Transport: poll.NewTransport(base, p.Name(), env.Registry),
-	}
+	hc := poll.NewHTTPClient(env.Values.Duration("http-timeout"), p.Name(), env.Registry, env.Tracing.TracerProvider())
 	src, err := p.NewSource(env.Values, hc)
 	if err != nil {
 		return err
@@ -84,7 +71,9 @@ func run(ctx context.Context, env service.Env) error {
 	if err := bus.Provision(ctx, js, bus.TopologyFrom(env.Values)); err != nil {
 		return err
 	}
-	sched, err := poll.NewScheduler(ctx, poll.ConfigFrom(env.Values), src, js, env.Logger, env.Registry)
+	cfg := poll.ConfigFrom(env.Values)
+	cfg.Tracing = env.Tracing.TracerProvider()
+	sched, err := poll.NewScheduler(ctx, cfg, src, js, env.Logger, env.Registry)
 	if err != nil {
 		return err
 	}

@@ -26,6 +26,7 @@ func main() {
 
 func run(ctx context.Context, env service.Env) error {
 	cfg := sink.ConfigFrom(env.Values)
+	cfg.Tracing = env.Tracing.TracerProvider()
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
