@@ -11,7 +11,7 @@ import (
 )
 
 // benchEvent is a real Be-Mo session from the seed, as the normalizer publishes it.
-func benchEvent(b *testing.B) (events.Raw, source) {
+func benchEvent(b testing.TB) (events.Raw, source) {
 	b.Helper()
 	data, err := os.ReadFile("../providers/bemo/testdata/getsessionsbyaccount_200_data0.json")
 	if err != nil {
