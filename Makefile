@@ -38,10 +38,10 @@ vet:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
-## fuzz: run every mapping fuzz target, the sink codec one and the schema-check one briefly (FUZZTIME=…)
+## fuzz: run every mapping fuzz target, the two codec ones and the schema-check one briefly (FUZZTIME=…)
 FUZZTIME ?= 30s
 fuzz:
-	@for pkg in $$($(GO) list ./pkg/providers/... ./pkg/sink ./schemas/events); do \
+	@for pkg in $$($(GO) list ./pkg/events ./pkg/providers/... ./pkg/sink ./schemas/events); do \
 		for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
 			echo "fuzz $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f\$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
 		done; \

@@ -6,7 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"reflect"
 	"time"
+
+	fastjson "github.com/segmentio/encoding/json"
 )
 
 // ErrUnmappable is wrapped by a provider's Map when a raw record cannot become a canonical
@@ -106,7 +109,24 @@ func Unmappable(format string, a ...any) error {
 // DecodeRecord decodes data, which must hold exactly one JSON value, into v; with useNumber,
 // numbers stay json.Number (money is never a float). The error wraps ErrUnmappable and says
 // data is not what ("a Be-Mo session").
+//
+// encoding/json is the referee of what a record means. segmentio/encoding/json, which passes
+// encoding/json's own test suite, decodes a record in about half the time (decoding was a tenth
+// of the pipeline's CPU in the `make bench` profile) and is tried first; whenever it refuses
+// (it is stricter in places: a quoted number into json.Number, which providers send), v is
+// reset and encoding/json decides, error included. FuzzDecodeRecordAgreesWithEncodingJSON holds
+// the fast path to encoding/json on every provider's record type.
 func DecodeRecord(data []byte, v any, what string, useNumber bool) error {
+	var flags fastjson.ParseFlags
+	if useNumber {
+		flags |= fastjson.UseNumber
+	}
+	if rest, err := fastjson.Parse(data, v, flags); err == nil && len(rest) == 0 {
+		return nil
+	}
+	if rv := reflect.ValueOf(v); rv.Kind() == reflect.Pointer && !rv.IsNil() {
+		rv.Elem().SetZero()
+	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	if useNumber {
 		dec.UseNumber()
