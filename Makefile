@@ -4,7 +4,7 @@ GO ?= go
 export PATH := /usr/local/go/bin:$(PATH)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test deps build vet fuzz bench chaos clean
+.PHONY: run test deps build vet vuln fuzz bench chaos clean
 
 ## run: start embedded NATS, a local ClickHouse, the simulators and every service; Ctrl-C stops
 run: deps
@@ -37,6 +37,37 @@ deps:
 vet:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+
+## vuln: govulncheck (exit 3 when the code calls a vulnerable symbol) against the Go vulnerability
+## database, built locally from the golang.org/x/vulndb module that the Go module proxy serves, so
+## vuln.go.dev is never reached. It first proves on .ci/vulnerable (a module of its own that calls
+## language.ParseAcceptLanguage of golang.org/x/text v0.3.7: GO-2022-1059) that a called vulnerable
+## symbol fails the check. Tool and database are built once per version under .data/.
+## Update the database: `go list -m golang.org/x/vulndb@latest` (`go list -m -versions` lists no
+## pseudo-versions), then set VULNDB_VERSION to the version it prints.
+VULNDB_VERSION ?= v0.0.0-20261105234957-e22db6528018
+GOVULNCHECK_VERSION ?= v1.9.0
+VULNDB_DIR := $(CURDIR)/.data/vulndb/$(VULNDB_VERSION)
+GOVULNCHECK := $(CURDIR)/.data/tools/govulncheck-$(GOVULNCHECK_VERSION)/govulncheck
+vuln: $(GOVULNCHECK) $(VULNDB_DIR)/index/db.json
+	@out=$$(cd .ci/vulnerable && $(GOVULNCHECK) -db file://$(VULNDB_DIR) ./... 2>&1); code=$$?; \
+	if [ $$code -ne 3 ] || ! grep -q GO-2022-1059 <<<"$$out"; then \
+		echo "vuln: govulncheck did not report GO-2022-1059, called in .ci/vulnerable (exit $$code):"; echo "$$out"; exit 1; \
+	fi
+	$(GOVULNCHECK) -db file://$(VULNDB_DIR) ./...
+
+# Installed, not `go run`: go run turns govulncheck's exit 3 into 1.
+$(GOVULNCHECK):
+	GOBIN=$(@D) $(GO) install golang.org/x/vuln/cmd/govulncheck@$(GOVULNCHECK_VERSION)
+
+# vulndb's own cmd/indexdb turns its data/osv/*.json into index/db.json, index/modules.json, ID/*.json.
+$(VULNDB_DIR)/index/db.json:
+	@set -eo pipefail; echo "vuln: building the vulnerability database $(VULNDB_VERSION) in $(VULNDB_DIR)"; \
+	src=$$($(GO) mod download -json golang.org/x/vulndb@$(VULNDB_VERSION) | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$$/\1/p'); \
+	[ -d "$$src/data/osv" ] || { echo "vuln: no data/osv in golang.org/x/vulndb@$(VULNDB_VERSION)"; exit 1; }; \
+	rm -rf $(VULNDB_DIR).tmp; mkdir -p $(dir $(VULNDB_DIR)); \
+	$(GO) run golang.org/x/vulndb/cmd/indexdb@$(VULNDB_VERSION) -vulns "$$src/data/osv" -out $(VULNDB_DIR).tmp; \
+	rm -rf $(VULNDB_DIR); mv $(VULNDB_DIR).tmp $(VULNDB_DIR)
 
 ## fuzz: run every mapping fuzz target, the two codec ones and the schema-check one briefly (FUZZTIME=…)
 FUZZTIME ?= 30s

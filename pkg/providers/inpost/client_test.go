@@ -185,6 +185,8 @@ func TestPageMore(t *testing.T) {
 		{"full page, count says more", inpost.Page{Items: items(3), Number: 3, PerPage: 3, Count: 10}, true},
 		{"full page, count covered", inpost.Page{Items: items(3), Number: 2, PerPage: 3, Count: 6}, false},
 		{"full page, no count", inpost.Page{Items: items(3), Number: 9, PerPage: 3, Count: -1}, true},
+		// The page's own count, or a total of exactly one page: only page 2 tells.
+		{"full page, count equals its items", inpost.Page{Items: items(3), Number: 1, PerPage: 3, Count: 3}, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

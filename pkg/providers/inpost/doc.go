@@ -103,6 +103,9 @@
 // # Simulator
 //
 // NewSimulator serves both GETs from deterministic organizations (SimOrganizations) and MPKs
-// that exist and change according to its clock; SimEnv points a source at it. See
+// that exist and change according to its clock; SimEnv points a source at it. It also serves
+// the other readings of the list (sim.Readings.InPost*: a count of the page's items, a page
+// past the last repeating the last, integers as strings, UTC times with microseconds), which
+// pkg/devstack's TestFullChainInPostOtherReadings runs the whole pipeline against. See
 // Provider.NewSimulator.
 package inpost

@@ -40,6 +40,10 @@ const (
 // simTimeLayout is how ShipX writes times: local Polish time with milliseconds and offset.
 const simTimeLayout = "2006-01-02T15:04:05.000-07:00"
 
+// simUTCTimeLayout is how Readings.InPostUTCTimes writes them: UTC, "Z", microseconds (what a
+// Rails API with its default JSON time precision raised to 6 writes).
+const simUTCTimeLayout = "2006-01-02T15:04:05.000000Z07:00"
+
 // SimOrganizations returns the organizations the simulator serves, in order; any other
 // organization id is a 404 resource_not_found.
 func SimOrganizations() []string { return []string{"1", "2", "3"} }
@@ -77,12 +81,28 @@ func (Provider) SimEnv(baseURL string) map[string]string {
 // Faults.MissingToken), 404 resource_not_found for an unknown organization or MPK, 400
 // validation_failed for bad parameters. Generic faults (429 with Retry-After, 500, slow
 // responses) come from sim.Injector. Truth().Records counts the MPKs existing at now (one
-// cost_centers row each); Totals is empty (MPKs carry no money); Requests counts list requests
-// per organization id and single reads per "mpk <id>".
+// cost_centers row each) and IDs lists their ids (SimCostCenters gives each one's current
+// version); Totals is empty (MPKs carry no money); Requests counts list requests per
+// organization id and single reads per "mpk <id>".
+//
+// Other readings of the seed (opts.Readings), each on its own or together; none changes which
+// MPKs exist, their order or the Truth but for Requests:
+//   - InPostCountIsPageSize: count is the number of items on the page served, not in the list.
+//   - InPostRepeatLastPage: a page past the last serves the last page again, and its page
+//     attribute names the page served (the last), not the one asked for; each such answer is
+//     counted in Requests under "repeated <organization id>". An empty list serves page 1.
+//   - InPostStringIDs: MPK ids are JSON strings ("id":"17"), in the list and in GET
+//     /v1/mpks/:id, and so are the list's count, page and per_page ("count":"3"): an API that
+//     writes its integers as strings.
+//   - InPostUTCTimes: created_at and updated_at are in UTC with "Z" and microseconds
+//     ("2026-11-20T11:02:03.123456Z"). The instants gain 1–999 µs, a function of the
+//     generated instant, so MPKs that share a time still share it and no two times change
+//     places.
 func (Provider) NewSimulator(opts sim.Options) sim.Simulator {
 	s := &simulator{
 		now:      opts.Clock(),
 		faults:   opts.Faults,
+		readings: opts.Readings,
 		orgs:     map[string][]*simMPK{},
 		byID:     map[int64]*simMPK{},
 		requests: map[string]int{},
@@ -94,7 +114,7 @@ func (Provider) NewSimulator(opts sim.Options) sim.Simulator {
 	for _, org := range SimOrganizations() {
 		s.orgs[org] = nil
 	}
-	for _, m := range generate(opts.Seed, n, utcDay(s.now())) {
+	for _, m := range generate(opts.Seed, n, utcDay(s.now()), opts.Readings) {
 		s.orgs[m.org] = append(s.orgs[m.org], m)
 		s.byID[m.id] = m
 	}
@@ -109,11 +129,12 @@ func (Provider) NewSimulator(opts sim.Options) sim.Simulator {
 }
 
 type simulator struct {
-	now     func() time.Time
-	faults  sim.Faults
-	orgs    map[string][]*simMPK // in id order
-	byID    map[int64]*simMPK
-	handler http.Handler
+	now      func() time.Time
+	faults   sim.Faults
+	readings sim.Readings
+	orgs     map[string][]*simMPK // in id order
+	byID     map[int64]*simMPK
+	handler  http.Handler
 
 	mu       sync.Mutex
 	requests map[string]int
@@ -147,7 +168,7 @@ func (m *simMPK) at(now time.Time) *simVersion {
 
 func (s *simulator) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 
-// Truth counts the MPKs existing at now.
+// Truth counts and lists the MPKs existing at now.
 func (s *simulator) Truth() sim.Truth {
 	now := s.now()
 	t := sim.Truth{Totals: map[string]string{}, Requests: map[string]int{}}
@@ -155,9 +176,11 @@ func (s *simulator) Truth() sim.Truth {
 		for _, m := range list {
 			if m.at(now) != nil {
 				t.Records++
+				t.IDs = append(t.IDs, strconv.FormatInt(m.id, 10))
 			}
 		}
 	}
+	slices.Sort(t.IDs)
 	s.mu.Lock()
 	for k, v := range s.requests {
 		t.Requests[k] = v
@@ -272,6 +295,10 @@ func (s *simulator) list(w http.ResponseWriter, r *http.Request) {
 		return c
 	})
 	perPage = min(perPage, simMaxPerPage)
+	if last := max(1, (len(all)+perPage-1)/perPage); s.readings.InPostRepeatLastPage && page > last {
+		page = last
+		s.count("repeated " + org)
+	}
 	lo := min((page-1)*perPage, len(all))
 	hi := min(lo+perPage, len(all))
 	items := make([]json.RawMessage, 0, hi-lo)
@@ -279,13 +306,69 @@ func (s *simulator) list(w http.ResponseWriter, r *http.Request) {
 		items = append(items, e.v.data)
 	}
 	count := len(all)
-	writeJSON(w, http.StatusOK, Collection{
+	if s.readings.InPostCountIsPageSize {
+		count = len(items)
+	}
+	writeJSON(w, http.StatusOK, simCollection{
 		Href:    fmt.Sprintf("%s/v1/organizations/%s/mpks", simHref, org),
-		Count:   &count,
-		Page:    &page,
-		PerPage: &perPage,
+		Count:   s.number(int64(count)),
+		Page:    s.number(int64(page)),
+		PerPage: s.number(int64(perPage)),
 		Items:   items,
 	})
+}
+
+// simCollection is Collection as the simulator writes it: its numbers may be strings
+// (Readings.InPostStringIDs), which Collection's *int cannot hold.
+type simCollection struct {
+	Href    string            `json:"href"`
+	Count   any               `json:"count"`
+	Page    any               `json:"page"`
+	PerPage any               `json:"per_page"`
+	Items   []json.RawMessage `json:"items"`
+}
+
+// number is n as the simulator writes integers: a JSON number, or under
+// Readings.InPostStringIDs a string holding it.
+func (s *simulator) number(n int64) any { return simNumber(n, s.readings) }
+
+func simNumber(n int64, r sim.Readings) any {
+	if r.InPostStringIDs {
+		return strconv.FormatInt(n, 10)
+	}
+	return n
+}
+
+// SimCostCenter is an MPK as a simulator serves it now, at its current version: what its
+// cost_centers row must hold.
+type SimCostCenter struct {
+	ID           string // as Truth().IDs lists it
+	Organization string
+	Name         string
+	Description  string
+	// CreatedAt and UpdatedAt are the instants served, in UTC (with their microseconds under
+	// Readings.InPostUTCTimes).
+	CreatedAt, UpdatedAt time.Time
+}
+
+// SimCostCenters returns the MPKs an InPost simulator serves now, in the order of its
+// Truth().IDs; s must come from Provider.NewSimulator. Tests compare ClickHouse's rows with it.
+func SimCostCenters(s sim.Simulator) []SimCostCenter {
+	ss := s.(*simulator)
+	now := ss.now()
+	var out []SimCostCenter
+	for _, list := range ss.orgs {
+		for _, m := range list {
+			if v := m.at(now); v != nil {
+				out = append(out, SimCostCenter{
+					ID: strconv.FormatInt(m.id, 10), Organization: m.org, Name: v.name, Description: v.description,
+					CreatedAt: m.created.UTC(), UpdatedAt: v.updated.UTC(),
+				})
+			}
+		}
+	}
+	slices.SortFunc(out, func(a, b SimCostCenter) int { return strings.Compare(a.ID, b.ID) })
+	return out
 }
 
 func (s *simulator) get(w http.ResponseWriter, r *http.Request) {
@@ -356,8 +439,9 @@ var (
 	cest        = time.FixedZone("CEST", 7200)
 )
 
-// generate makes n MPKs with their histories around today (UTC midnight).
-func generate(seed int64, n int, today time.Time) []*simMPK {
+// generate makes n MPKs with their histories around today (UTC midnight), written as r says.
+// The readings do not change what is drawn: the same seed gives the same MPKs in each.
+func generate(seed int64, n int, today time.Time, r sim.Readings) []*simMPK {
 	rng := rand.New(rand.NewPCG(uint64(seed), simSeedStream))
 	first := today.AddDate(0, 0, -simHistoryDays)
 	span := int64((simHistoryDays + simFutureDays) * 24 * time.Hour / time.Millisecond)
@@ -423,27 +507,53 @@ func generate(seed int64, n int, today time.Time) []*simMPK {
 			v.description = fmt.Sprintf("%s: przesyłki kurierskie, budżet %d zł miesięcznie (zmiana %d)", dept, 500*(1+rng.IntN(40)), len(m.versions))
 			m.versions = append(m.versions, v)
 		}
-		for j := range m.versions {
-			v := &m.versions[j]
-			v.data, _ = json.Marshal(struct {
-				Href        string `json:"href"`
-				ID          int64  `json:"id"`
-				Name        string `json:"name"`
-				Description string `json:"description"`
-				CreatedAt   string `json:"created_at"`
-				UpdatedAt   string `json:"updated_at"`
-			}{
-				Href:        fmt.Sprintf("%s/v1/mpks/%d", simHref, m.id),
-				ID:          m.id,
-				Name:        v.name,
-				Description: v.description,
-				CreatedAt:   warsaw(m.created).Format(simTimeLayout),
-				UpdatedAt:   warsaw(v.updated).Format(simTimeLayout),
-			})
+	}
+	for _, m := range out {
+		if r.InPostUTCTimes {
+			m.created = simMicros(m.created)
+			for j := range m.versions {
+				m.versions[j].updated = simMicros(m.versions[j].updated)
+			}
 		}
+		m.encode(r)
 	}
 	slices.SortFunc(out, func(a, b *simMPK) int { return cmp.Compare(a.id, b.id) })
 	return out
+}
+
+// encode writes every version's JSON as r says.
+func (m *simMPK) encode(r sim.Readings) {
+	format := func(t time.Time) string { return warsaw(t).Format(simTimeLayout) }
+	if r.InPostUTCTimes {
+		format = func(t time.Time) string { return t.UTC().Format(simUTCTimeLayout) }
+	}
+	for j := range m.versions {
+		v := &m.versions[j]
+		v.data, _ = json.Marshal(struct {
+			Href        string `json:"href"`
+			ID          any    `json:"id"`
+			Name        string `json:"name"`
+			Description string `json:"description"`
+			CreatedAt   string `json:"created_at"`
+			UpdatedAt   string `json:"updated_at"`
+		}{
+			Href:        fmt.Sprintf("%s/v1/mpks/%d", simHref, m.id),
+			ID:          simNumber(m.id, r),
+			Name:        v.name,
+			Description: v.description,
+			CreatedAt:   format(m.created),
+			UpdatedAt:   format(v.updated),
+		})
+	}
+}
+
+// simMicros adds the sub-millisecond part Readings.InPostUTCTimes serves to a generated
+// instant (whole milliseconds): 1–999 µs, never 0 so every time shows it, and a function of the
+// instant so MPKs sharing a time keep sharing it; as different instants are at least 1 ms apart
+// their order is kept too.
+func simMicros(t time.Time) time.Time {
+	us := 1 + uint64(t.UnixMilli())*2654435761%999 // Knuth's multiplicative hash spreads neighbours
+	return t.Add(time.Duration(us) * time.Microsecond)
 }
 
 // simName is "<department> <n>" (n is unique within the organization), or, when long, a name of

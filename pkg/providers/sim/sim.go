@@ -86,7 +86,8 @@ type Readings struct {
 	// InPostCountIsPageSize (InPost): the list's count is the number of items on the page, not
 	// in the whole list.
 	InPostCountIsPageSize bool
-	// InPostStringIDs (InPost): MPK ids are JSON strings ("3").
+	// InPostStringIDs (InPost): MPK ids are JSON strings ("3"), and so are the list's count,
+	// page and per_page: an API that writes its integers as strings.
 	InPostStringIDs bool
 	// InPostUTCTimes (InPost): times are written in UTC with "Z" and microseconds.
 	InPostUTCTimes bool
