@@ -262,3 +262,31 @@ func copyFile(src, dst string) error {
 	}
 	return out.Close()
 }
+
+// TestDockerfileGoIsTheBuildToolchain holds the image's Go release to the one the Makefile
+// and CI build and scan with: an image built on an older Go would ship the standard-library
+// vulnerabilities `make vuln` keeps out.
+func TestDockerfileGoIsTheBuildToolchain(t *testing.T) {
+	mk, err := os.ReadFile("../Makefile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^GOTOOLCHAIN \?= go(\d+\.\d+\.\d+)$`).FindSubmatch(mk)
+	if m == nil {
+		t.Fatal("Makefile: no `GOTOOLCHAIN ?= go<version>` line")
+	}
+	df, err := os.ReadFile("Dockerfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "FROM golang:" + string(m[1]) + " AS build"; !strings.Contains(string(df), want) {
+		t.Errorf("deploy/Dockerfile: want %q (the Makefile's GOTOOLCHAIN)", want)
+	}
+	gomod, err := os.ReadFile("../go.mod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "\ntoolchain go" + string(m[1]) + "\n"; !strings.Contains(string(gomod), want) {
+		t.Errorf("go.mod: want a line %q (the Makefile's GOTOOLCHAIN)", strings.TrimSpace(want))
+	}
+}
