@@ -7,7 +7,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -103,7 +102,7 @@ func TestComposeStartsInOrder(t *testing.T) {
 // TestProbe runs the healthcheck binary of the images against a server answering 200, one
 // answering 503, a closed port, and a real service's /readyz.
 func TestProbe(t *testing.T) {
-	bin := buildPackage(t, "./probe", "probe")
+	bin := buildPackage(t, "./deploy/probe")
 	exitCode := func(url string) (int, string) {
 		t.Helper()
 		out, err := exec.CommandContext(t.Context(), bin, url).CombinedOutput()
@@ -167,15 +166,4 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-}
-
-// buildPackage builds a main package of this module (a path relative to deploy/) into a
-// temporary directory and returns the binary.
-func buildPackage(t *testing.T, pkg, name string) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), name)
-	if out, err := exec.Command("go", "build", "-o", bin, pkg).CombinedOutput(); err != nil {
-		t.Fatalf("build %s: %v\n%s", pkg, err, out)
-	}
-	return bin
 }

@@ -4,6 +4,7 @@ package deploy
 
 import (
 	"os/exec"
+	"path"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -12,6 +13,8 @@ import (
 
 	"github.com/compose-spec/compose-go/v2/loader"
 	"github.com/compose-spec/compose-go/v2/types"
+
+	"github.com/chargeline/chargeline/pkg/process"
 )
 
 // envRe finds the environment variables a service's --help lists: "(env NAME" and "or NAME_FILE".
@@ -26,11 +29,18 @@ func serviceEnv(t *testing.T, service string) []string {
 // buildService builds services/<service> into a temporary directory and returns the binary.
 func buildService(t *testing.T, service string) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), service)
-	if out, err := exec.Command("go", "build", "-o", bin, "../services/"+service).CombinedOutput(); err != nil {
-		t.Fatalf("build %s: %v\n%s", service, err, out)
+	return buildPackage(t, "./services/"+service)
+}
+
+// buildPackage builds a main package of this module (a path from the module root, e.g.
+// ./deploy/probe) into a temporary directory and returns the binary.
+func buildPackage(t *testing.T, pkg string) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := process.Build(t.Context(), "", dir, pkg); err != nil {
+		t.Fatal(err)
 	}
-	return bin
+	return filepath.Join(dir, path.Base(pkg))
 }
 
 // helpEnv returns every environment variable the service binary's --help lists.

@@ -10,13 +10,13 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/chargeline/chargeline/pkg/bus"
 	"github.com/chargeline/chargeline/pkg/events"
+	"github.com/chargeline/chargeline/pkg/process"
 	"github.com/chargeline/chargeline/pkg/providers"
 )
 
@@ -60,8 +60,8 @@ func Run(ctx context.Context, cfg Config) ([]Result, error) {
 	binDir := cfg.BinDir
 	if binDir == "" {
 		binDir = filepath.Join(cfg.Dir, "bin")
-		fmt.Fprintf(cfg.Out, "building %s into %s\n", strings.Join(Commands, ", "), binDir)
-		if err := Build(ctx, cfg.ModuleDir, binDir); err != nil {
+		fmt.Fprintf(cfg.Out, "building %s into %s\n", strings.Join(Packages(), ", "), binDir)
+		if err := process.Build(ctx, cfg.ModuleDir, binDir, Packages()...); err != nil {
 			return nil, err
 		}
 	}
@@ -155,7 +155,7 @@ func runScenario(ctx context.Context, cfg Config, binDir string, sc Scenario, se
 	// A graceful stop must flush, acknowledge and exit 0 in bounded time.
 	for _, st := range s.stopServices(cfg.StopTimeout) {
 		switch {
-		case errors.Is(st.err, errStopTimeout):
+		case errors.Is(st.err, process.ErrStopTimeout):
 			res.Failures = append(res.Failures, fmt.Sprintf("%s did not exit within %s of SIGTERM", st.name, cfg.StopTimeout))
 		case st.err != nil:
 			res.Failures = append(res.Failures, fmt.Sprintf("%s on SIGTERM: %v", st.name, st.err))
@@ -178,7 +178,7 @@ func runScenario(ctx context.Context, cfg Config, binDir string, sc Scenario, se
 	}
 	for _, p := range s.nats {
 		if c := p.Crashes(); len(c) > 0 {
-			res.Crashes[p.name] = c
+			res.Crashes[p.Name()] = c
 		}
 	}
 	if c := s.sim.Crashes(); len(c) > 0 {
@@ -238,20 +238,20 @@ func plan(s *stack, sc Scenario, poison []events.Raw, rng *rand.Rand, stopTimeou
 			}
 			l.actions = append(l.actions, action{at: at, gauge: g, what: what, do: func(ctx context.Context) error {
 				if kill {
-					d, err := p.Kill(delay)
+					d, err := p.Kill(ctx, delay)
 					if err != nil {
 						return err
 					}
-					fault("kill -9 %s (pid %d) at %.0f%% of %s; restart in %s", name, d.pid, 100*at, g, delay.Round(time.Millisecond))
-					return waitRestart(ctx, d.restarted, uptime)
+					fault("kill -9 %s (pid %d) at %.0f%% of %s; restart in %s", name, d.PID, 100*at, g, delay.Round(time.Millisecond))
+					return waitRestart(ctx, d.Restarted, uptime)
 				}
-				d, err := p.Term(delay)
+				d, err := p.Term(ctx, delay)
 				if err != nil {
 					return err
 				}
-				fault("SIGTERM %s (pid %d) at %.0f%% of %s; restart in %s", name, d.pid, 100*at, g, delay.Round(time.Millisecond))
+				fault("SIGTERM %s (pid %d) at %.0f%% of %s; restart in %s", name, d.PID, 100*at, g, delay.Round(time.Millisecond))
 				checkGracefulExit(d, name, stopTimeout, problem)
-				return waitRestart(ctx, d.restarted, uptime)
+				return waitRestart(ctx, d.Restarted, uptime)
 			}})
 		}
 		lanes = append(lanes, l)
@@ -282,15 +282,15 @@ func plan(s *stack, sc Scenario, poison []events.Raw, rng *rand.Rand, stopTimeou
 				if kill {
 					what, stop = "kill -9", nats.Kill
 				}
-				d, err := stop(delay)
+				d, err := stop(ctx, delay)
 				if err != nil {
 					return err
 				}
-				fault("%s nats-server (pid %d) at %.0f%% of events; back in %s", what, d.pid, 100*at, delay.Round(time.Millisecond))
+				fault("%s nats-server (pid %d) at %.0f%% of events; back in %s", what, d.PID, 100*at, delay.Round(time.Millisecond))
 				if !kill {
 					checkGracefulExit(d, "nats-server", stopTimeout, problem)
 				}
-				return waitRestart(ctx, d.restarted, 5*time.Second)
+				return waitRestart(ctx, d.Restarted, 5*time.Second)
 			}})
 		}
 		lanes = append(lanes, l)
@@ -421,16 +421,16 @@ func shuffled(rng *rand.Rand, graceful, kills int) []bool {
 
 // checkGracefulExit waits for a process sent SIGTERM to exit: it must exit 0 within timeout
 // (stop fetching, flush, acknowledge, exit). One that does not is killed, and reported.
-func checkGracefulExit(d delivery, name string, timeout time.Duration, problem func(string, ...any)) {
+func checkGracefulExit(d process.Delivery, name string, timeout time.Duration, problem func(string, ...any)) {
 	select {
-	case <-d.exited:
-		if !d.cmd.ProcessState.Success() {
-			problem("%s (pid %d) exited with %s after SIGTERM, want 0", name, d.pid, d.cmd.ProcessState)
+	case <-d.Exited:
+		if !d.State().Success() {
+			problem("%s (pid %d) exited with %s after SIGTERM, want 0", name, d.PID, d.State())
 		}
 	case <-time.After(timeout):
-		_ = syscall.Kill(-d.pid, syscall.SIGKILL)
-		problem("%s (pid %d) still running %s after SIGTERM; killed", name, d.pid, timeout)
-		<-d.exited
+		_ = d.Kill()
+		problem("%s (pid %d) still running %s after SIGTERM; killed", name, d.PID, timeout)
+		<-d.Exited
 	}
 }
 

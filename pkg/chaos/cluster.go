@@ -39,13 +39,13 @@ func planCluster(s *stack, sc Scenario, rng *rand.Rand, fault func(string, ...an
 				if err != nil {
 					return err
 				}
-				d, err := s.nats[i].Kill(delay)
+				d, err := s.nats[i].Kill(ctx, delay)
 				if err != nil {
 					return err
 				}
 				fault("kill -9 nats-server n%d (pid %d), leader of %s, at %.0f%% of events; back in %s",
-					i+1, d.pid, stream, 100*at, delay.Round(time.Millisecond))
-				if err := waitRestart(ctx, d.restarted, 5*time.Second); err != nil {
+					i+1, d.PID, stream, 100*at, delay.Round(time.Millisecond))
+				if err := waitRestart(ctx, d.Restarted, 5*time.Second); err != nil {
 					return err
 				}
 				if j, err := s.streamLeader(ctx, stream); err == nil {

@@ -141,7 +141,8 @@ type Config struct {
 	// ModuleDir is the chargeline module the binaries are built from; default: the module
 	// containing the working directory.
 	ModuleDir string
-	// BinDir holds binaries built by Build already; empty: Run builds them into Dir/bin.
+	// BinDir holds the binaries of Packages, built already (process.Build); empty: Run builds
+	// them into Dir/bin.
 	BinDir string
 	// SettleTimeout bounds the wait, after the last fault, for the pipeline to catch up;
 	// default 10m.

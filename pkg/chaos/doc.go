@@ -1,10 +1,11 @@
 // Package chaos is the fault-injection run behind `make chaos`: it runs nats-server,
 // clickhouse-server, the provider simulators and every service (a poller per provider, the
-// normalizer, the sink) as separate processes built with `go build`, injects faults on a seeded
-// schedule, and then compares ClickHouse with the simulators' own ground truth. Its promise:
-// a scenario passes only if every simulated record has exactly one row, money totals match to
-// the cent, raw_records holds every RAW message, the DLQ holds exactly the poison records that
-// were injected, and no consumer has anything left pending, also once every service stopped.
+// normalizer, the sink) as separate processes built and supervised by pkg/process, injects
+// faults on a seeded schedule, and then compares ClickHouse with the simulators' own ground
+// truth. Its promise: a scenario passes only if every simulated record has exactly one row,
+// money totals match to the cent, raw_records holds every RAW message, the DLQ holds exactly
+// the poison records that were injected, and no consumer has anything left pending, also once
+// every service stopped.
 //
 // # Faults
 //

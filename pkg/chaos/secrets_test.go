@@ -2,18 +2,17 @@ package chaos_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -22,6 +21,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 
 	"github.com/chargeline/chargeline/pkg/chaos"
+	"github.com/chargeline/chargeline/pkg/process"
 	"github.com/chargeline/chargeline/pkg/providers"
 	"github.com/chargeline/chargeline/pkg/providers/sim"
 	"github.com/chargeline/chargeline/pkg/providers/simserver"
@@ -42,7 +42,7 @@ func binaries(t *testing.T) string {
 		if buildErr == nil {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 			defer cancel()
-			buildErr = chaos.Build(ctx, "", binDir)
+			buildErr = process.Build(ctx, "", binDir, chaos.Packages()...)
 		}
 	})
 	if buildErr != nil {
@@ -171,40 +171,36 @@ func TestServicesNeverPrintSecrets(t *testing.T) {
 			if r.bin == "chargectl" {
 				args = r.args
 			}
-			cmd := exec.Command(filepath.Join(bin, r.bin), args...)
-			cmd.Env = append(os.Environ(), r.env...)
-			var out lockedBuffer
-			cmd.Stdout, cmd.Stderr = &out, &out
-			if err := cmd.Start(); err != nil {
+			logPath := filepath.Join(t.TempDir(), r.bin+".log")
+			p := process.New(process.Config{Name: r.bin, Bin: filepath.Join(bin, r.bin), Args: args, Env: r.env, LogPath: logPath, Logf: t.Logf})
+			if err := p.Start(); err != nil {
 				t.Fatal(err)
 			}
-			exited := make(chan error, 1)
-			go func() { exited <- cmd.Wait() }()
+			t.Cleanup(func() { _, _ = p.Stop(5 * time.Second) })
+			output := func() string {
+				b, _ := os.ReadFile(logPath)
+				return string(b)
+			}
 			var metrics string
 			if r.exits {
 				select {
-				case <-exited:
+				case <-p.Done():
 				case <-time.After(60 * time.Second):
-					_ = cmd.Process.Kill()
-					t.Fatalf("still running after 60s:\n%s", out.String())
+					t.Fatalf("still running after 60s:\n%s", output())
 				}
 			} else {
 				// Long enough to connect, poll and be refused (or retry), then read /metrics.
 				deadline := time.Now().Add(30 * time.Second)
-				for !strings.Contains(out.String(), r.expect) && time.Now().Before(deadline) {
+				for !strings.Contains(output(), r.expect) && time.Now().Before(deadline) {
 					time.Sleep(100 * time.Millisecond)
 				}
 				time.Sleep(time.Second)
 				metrics = scrape(t, port)
-				_ = cmd.Process.Signal(syscall.SIGTERM)
-				select {
-				case <-exited:
-				case <-time.After(60 * time.Second):
-					_ = cmd.Process.Kill()
-					t.Fatalf("still running 60s after SIGTERM:\n%s", out.String())
+				if _, err := p.Stop(60 * time.Second); errors.Is(err, process.ErrStopTimeout) {
+					t.Fatalf("still running 60s after SIGTERM:\n%s", output())
 				}
 			}
-			text := out.String()
+			text := output()
 			for _, s := range r.secrets {
 				if strings.Contains(text, s) {
 					t.Errorf("the output shows the secret %s:\n%s", s, text)
@@ -239,22 +235,4 @@ func freePort(t *testing.T) int {
 		t.Fatal(err)
 	}
 	return port
-}
-
-// lockedBuffer is a bytes buffer a process's stdout and stderr may share.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

@@ -4,13 +4,10 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -23,60 +20,18 @@ import (
 
 	"github.com/chargeline/chargeline/pkg/bus"
 	"github.com/chargeline/chargeline/pkg/freeport"
+	"github.com/chargeline/chargeline/pkg/process"
 	"github.com/chargeline/chargeline/pkg/providers"
 	"github.com/chargeline/chargeline/pkg/providers/sim"
 	"github.com/chargeline/chargeline/pkg/providers/simserver"
 	"github.com/chargeline/chargeline/pkg/sink/clickhouselocal"
 )
 
-// Commands are the binaries Build compiles, each from services/<name>.
-var Commands = []string{"natsd", "providersim", "poller", "normalizer", "sink", "chargectl"}
-
-// Build compiles Commands into binDir, from the chargeline module at
-// moduleDir ("" = the module containing the working directory).
-func Build(ctx context.Context, moduleDir, binDir string) error {
-	if moduleDir == "" {
-		var err error
-		if moduleDir, err = findModule(); err != nil {
-			return err
-		}
-	}
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
-	}
-	if err := os.MkdirAll(binDir, 0o755); err != nil {
-		return fmt.Errorf("chaos: %w", err)
-	}
-	args := []string{"build", "-o", binDir + string(filepath.Separator)}
-	for _, c := range Commands {
-		args = append(args, "./services/"+c)
-	}
-	cmd := exec.CommandContext(ctx, goBin, args...)
-	cmd.Dir = moduleDir
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("chaos: go build: %w\n%s", err, out)
-	}
-	return nil
-}
-
-// findModule walks up from the working directory to chargeline's go.mod.
-func findModule() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", fmt.Errorf("chaos: %w", err)
-	}
-	for {
-		b, err := os.ReadFile(filepath.Join(dir, "go.mod"))
-		if err == nil && strings.Contains(string(b), "module github.com/chargeline/chargeline\n") {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("chaos: not inside the chargeline module; set Config.ModuleDir")
-		}
-		dir = parent
-	}
+// Packages are the service binaries a run needs, as package paths for process.Build: each
+// from services/<name>, and named <name>.
+func Packages() []string {
+	return []string{"./services/natsd", "./services/providersim", "./services/poller", "./services/normalizer",
+		"./services/sink", "./services/chargectl"}
 }
 
 // Timings the harness gives the services, so kills and restarts are recovered from quickly.
@@ -110,9 +65,9 @@ type stack struct {
 	logf     func(string, ...any)
 	natsURL  string // every server's URL, comma-separated
 	simAddr  string
-	nats     []*proc // one, or natsClusterSize: servers n1, n2, n3
-	sim      *proc
-	services map[string]*proc         // poller-<provider>, normalizer, sink
+	nats     []*process.Proc // one, or natsClusterSize: servers n1, n2, n3
+	sim      *process.Proc
+	services map[string]*process.Proc // poller-<provider>, normalizer, sink
 	order    []string                 // start order of services
 	ch       *clickhouselocal.Process // a single server; nil on a cluster
 	cluster  *clickhouselocal.Cluster // nil on a single server
@@ -164,9 +119,8 @@ func (s *stack) startNATS(ctx context.Context, binDir, logs string, clustered bo
 			args = append(args, "--server-name", fmt.Sprintf("n%d", i+1), "--cluster-port", strconv.Itoa(routes[i]),
 				"--routes", strings.Join(others, ","))
 		}
-		p := newProc(name, filepath.Join(binDir, "natsd"), append([]string{"--store", store}, args...), nil,
-			filepath.Join(logs, name+".log"), s.logf)
-		if err := p.run(); err != nil {
+		p := s.proc(name, filepath.Join(binDir, "natsd"), append([]string{"--store", store}, args...), nil, logs)
+		if err := p.Start(); err != nil {
 			return err
 		}
 		s.nats = append(s.nats, p)
@@ -222,7 +176,7 @@ func (s *stack) provision(ctx context.Context) error {
 }
 
 func startStack(ctx context.Context, dir, binDir string, sc Scenario, clustered bool, perProvider int, seed int64, logf func(string, ...any)) (_ *stack, err error) {
-	s := &stack{dir: dir, logf: logf, services: map[string]*proc{}}
+	s := &stack{dir: dir, logf: logf, services: map[string]*process.Proc{}}
 	defer func() {
 		if err != nil {
 			s.stop(5 * time.Second)
@@ -276,12 +230,15 @@ func startStack(ctx context.Context, dir, binDir string, sc Scenario, clustered 
 	if sc.ProviderFaults {
 		simArgs = append(simArgs, providerFaultArgs...)
 	}
-	s.sim = newProc("providersim", filepath.Join(binDir, "providersim"), simArgs, nil, filepath.Join(logs, "providersim.log"), logf)
-	if err := s.sim.run(); err != nil {
+	s.sim = s.proc("providersim", filepath.Join(binDir, "providersim"), simArgs, nil, logs)
+	if err := s.sim.Start(); err != nil {
 		return nil, err
 	}
-	if err := s.waitSim(ctx); err != nil {
-		return nil, err
+	wctx, cancel := context.WithTimeout(ctx, time.Minute)
+	err = process.WaitReady(wctx, "http://"+s.simAddr+"/truth")
+	cancel()
+	if err != nil {
+		return nil, fmt.Errorf("chaos: providersim does not answer: %w", err)
 	}
 
 	common := []string{
@@ -299,8 +256,7 @@ func startStack(ctx context.Context, dir, binDir string, sc Scenario, clustered 
 				n += "-" + strconv.Itoa(i)
 			}
 			// An empty HTTP_ADDR means the default; only the flag turns the endpoints off.
-			s.services[n] = newProc(n, filepath.Join(binDir, bin), []string{"--http-addr="}, append(slices.Clone(common), env...),
-				filepath.Join(logs, n+".log"), logf)
+			s.services[n] = s.proc(n, filepath.Join(binDir, bin), []string{"--http-addr="}, append(slices.Clone(common), env...), logs)
 			s.order = append(s.order, n)
 		}
 	}
@@ -315,28 +271,18 @@ func startStack(ctx context.Context, dir, binDir string, sc Scenario, clustered 
 		add("poller-"+p.Name(), "poller", env...)
 	}
 	for _, name := range s.order {
-		if err := s.services[name].run(); err != nil {
+		if err := s.services[name].Start(); err != nil {
 			return nil, err
 		}
 	}
 	return s, nil
 }
 
-// waitSim waits until providersim answers /truth.
-func (s *stack) waitSim(ctx context.Context) error {
-	deadline := time.Now().Add(time.Minute)
-	for {
-		if _, err := s.truth(ctx); err == nil {
-			return nil
-		} else if time.Now().After(deadline) {
-			return fmt.Errorf("chaos: providersim does not answer: %w", err)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
+// proc is one process of the stack, restarted whenever it ends as an orchestrator would, its
+// output in logs/<name>.log.
+func (s *stack) proc(name, bin string, args, env []string, logs string) *process.Proc {
+	return process.New(process.Config{Name: name, Bin: bin, Args: args, Env: env,
+		LogPath: filepath.Join(logs, name+".log"), Logf: s.logf, Restart: true})
 }
 
 // truth fetches the simulators' ground truth from providersim.

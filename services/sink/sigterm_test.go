@@ -2,13 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
-	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -17,6 +14,7 @@ import (
 	"github.com/chargeline/chargeline/pkg/bus"
 	"github.com/chargeline/chargeline/pkg/bus/natstest"
 	"github.com/chargeline/chargeline/pkg/events"
+	"github.com/chargeline/chargeline/pkg/process"
 	"github.com/chargeline/chargeline/pkg/sink/clickhousetest"
 )
 
@@ -24,15 +22,11 @@ import (
 // real process, as an orchestrator would.
 func buildSink(t *testing.T) string {
 	t.Helper()
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
+	dir := t.TempDir()
+	if err := process.Build(t.Context(), "", dir, "./services/sink"); err != nil {
+		t.Fatal(err)
 	}
-	bin := filepath.Join(t.TempDir(), "sink")
-	if out, err := exec.Command(goBin, "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
+	return filepath.Join(dir, "sink")
 }
 
 // TestSIGTERMDuringABatchFlushesAcksAndExits: the sink holds a whole batch it has fetched but
@@ -61,17 +55,19 @@ func TestSIGTERMDuringABatchFlushesAcksAndExits(t *testing.T) {
 		t.Fatal("events not published")
 	}
 
-	cmd := exec.Command(bin, "--http-addr=", "--nats-url", ns.URL, "--clickhouse-dsn", ch.DSN(),
-		"--batch-rows", "100000", "--batch-age", "1h", "--sink-ack-wait", "2h", "--sink-shutdown-timeout", "20s")
-	cmd.Env = os.Environ()
-	var out strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
+	logPath := filepath.Join(t.TempDir(), "sink.log")
+	p := process.New(process.Config{Name: "sink", Bin: bin, Logf: t.Logf, LogPath: logPath, Args: []string{
+		"--http-addr=", "--nats-url", ns.URL, "--clickhouse-dsn", ch.DSN(),
+		"--batch-rows", "100000", "--batch-age", "1h", "--sink-ack-wait", "2h", "--sink-shutdown-timeout", "20s",
+	}})
+	if err := p.Start(); err != nil {
 		t.Fatal(err)
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	t.Cleanup(func() { _, _ = p.Stop(time.Second) })
+	output := func() string {
+		b, _ := os.ReadFile(logPath)
+		return string(b)
+	}
 
 	// Wait until the sink holds every event unacknowledged and nothing is inserted.
 	deadline := time.Now().Add(60 * time.Second)
@@ -81,11 +77,11 @@ func TestSIGTERMDuringABatchFlushesAcksAndExits(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the sink did not fetch the batch: %+v, %v\n%s", info, err, out.String())
+			t.Fatalf("the sink did not fetch the batch: %+v, %v\n%s", info, err, output())
 		}
 		select {
-		case err := <-exited:
-			t.Fatalf("sink exited early: %v\n%s", err, out.String())
+		case <-p.Done():
+			t.Fatalf("sink exited early: %s\n%s", p.State(), output())
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
@@ -93,19 +89,15 @@ func TestSIGTERMDuringABatchFlushesAcksAndExits(t *testing.T) {
 		t.Fatalf("%d rows inserted before SIGTERM; the test needs the batch held", rows)
 	}
 
-	start := time.Now()
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
+	// Stop sends SIGTERM and waits for the exit; SIGKILL only after twice the shutdown timeout.
+	took, err := p.Stop(40 * time.Second)
+	switch {
+	case errors.Is(err, process.ErrStopTimeout):
+		t.Fatalf("sink still running 40s after SIGTERM (shutdown timeout 20s)\n%s", output())
+	case err != nil:
+		t.Fatalf("sink %v after SIGTERM, want exit 0\n%s", err, output())
 	}
-	select {
-	case err := <-exited:
-		if err != nil {
-			t.Fatalf("sink exited with %v after SIGTERM, want 0\n%s", err, out.String())
-		}
-	case <-time.After(40 * time.Second):
-		t.Fatalf("sink still running 40s after SIGTERM (shutdown timeout 20s)\n%s", out.String())
-	}
-	t.Logf("exited %s after SIGTERM", time.Since(start).Round(time.Millisecond))
+	t.Logf("exited %s after SIGTERM", took.Round(time.Millisecond))
 	if rows := ch.QueryUint64(t, "SELECT count() FROM chargeline.charging_sessions FINAL"); rows != n {
 		t.Errorf("%d rows after shutdown, want %d: the held batch must be inserted", rows, n)
 	}
