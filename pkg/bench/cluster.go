@@ -16,7 +16,6 @@ import (
 
 	"github.com/chargeline/chargeline/pkg/bus"
 	"github.com/chargeline/chargeline/pkg/freeport"
-	"github.com/chargeline/chargeline/pkg/normalize"
 	"github.com/chargeline/chargeline/pkg/sink"
 	"github.com/chargeline/chargeline/pkg/sink/clickhouselocal"
 )
@@ -58,15 +57,7 @@ func (h *harness) e2eClusterScenario(ctx context.Context, single Result) ([]Resu
 	tables := []string{sink.TableChargingSessions, sink.TableRawRecords}
 	svc, err := st.measure(ctx, run{
 		scenario: ScenarioE2ECluster, name: "end to end, cluster", records: n,
-		start: func(ctx context.Context, g *group) error {
-			if err := startSink(ctx, st, g, "chargeline-sink", sink.Config{}); err != nil {
-				return err
-			}
-			if err := startNormalizer(ctx, st, g, "chargeline-normalizer", normalize.Config{}); err != nil {
-				return err
-			}
-			return startPoller(ctx, st, g, nil)
-		},
+		start: func(ctx context.Context, g *group) error { return startPipeline(ctx, st, g, nil) },
 		done: func(ctx context.Context) (uint64, uint64, error) {
 			least := uint64(n)
 			for _, t := range tables {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/chargeline/chargeline/pkg/events"
 	"github.com/chargeline/chargeline/pkg/normalize"
@@ -27,16 +28,8 @@ func (h *harness) e2eScenario(ctx context.Context, baselines map[string]Result) 
 	defer st.close()
 	svc, err := st.measure(ctx, run{
 		scenario: ScenarioE2E, name: "end to end", records: n,
-		start: func(ctx context.Context, g *group) error {
-			if err := startSink(ctx, st, g, "chargeline-sink", sink.Config{}); err != nil {
-				return err
-			}
-			if err := startNormalizer(ctx, st, g, "chargeline-normalizer", normalize.Config{}); err != nil {
-				return err
-			}
-			return startPoller(ctx, st, g, nil)
-		},
-		done: h.tablesHold(n, sink.TableChargingSessions, sink.TableRawRecords),
+		start: func(ctx context.Context, g *group) error { return startPipeline(ctx, st, g, nil) },
+		done:  h.tablesHold(n, sink.TableChargingSessions, sink.TableRawRecords),
 	})
 	if err != nil {
 		return nil, err
@@ -58,6 +51,18 @@ func (h *harness) e2eScenario(ctx context.Context, baselines map[string]Result) 
 		return nil, err
 	}
 	return []Result{svc}, nil
+}
+
+// startPipeline starts a sink, a normalizer and a Be-Mo poller, each on a connection of its own
+// and at its service's defaults, all traced by tp when it is not nil.
+func startPipeline(ctx context.Context, st *stage, g *group, tp trace.TracerProvider) error {
+	if err := startSink(ctx, st, g, "chargeline-sink", sink.Config{Tracing: tp}); err != nil {
+		return err
+	}
+	if err := startNormalizer(ctx, st, g, "chargeline-normalizer", normalize.Config{Tracing: tp}); err != nil {
+		return err
+	}
+	return startPoller(ctx, st, g, tp)
 }
 
 // latencyWatchEvery is how often the latency run looks for new rows: the resolution of every

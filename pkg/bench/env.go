@@ -19,6 +19,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/chargeline/chargeline/pkg/bus"
+	"github.com/chargeline/chargeline/pkg/pipeline"
 	"github.com/chargeline/chargeline/pkg/sink"
 	"github.com/chargeline/chargeline/pkg/sink/clickhouselocal"
 )
@@ -190,19 +191,12 @@ func (st *stage) pair(ctx context.Context, base, svc run, resetBase, resetSvc fu
 // connect opens a NATS connection the way the services do (bus.Connect); asyncMax > 0 sets
 // jetstream.WithPublishAsyncMaxPending, as the poller does.
 func (st *stage) connect(ctx context.Context, name string, asyncMax int) (*nats.Conn, jetstream.JetStream, error) {
-	nc, err := bus.Connect(ctx, bus.ConnConfig{URL: st.in.natsURL, Name: name}, st.h.logger)
+	c, err := pipeline.Connect(ctx, bus.ConnConfig{URL: st.in.natsURL, Name: name}, st.h.logger, asyncMax)
 	if err != nil {
 		return nil, nil, err
 	}
-	st.conns = append(st.conns, nc)
-	var opts []jetstream.JetStreamOpt
-	if asyncMax > 0 {
-		opts = append(opts, jetstream.WithPublishAsyncMaxPending(asyncMax))
-	}
-	js, err := jetstream.New(nc, opts...)
-	if err != nil {
-		return nil, nil, fmt.Errorf("bench: jetstream: %w", err)
-	}
+	st.conns = append(st.conns, c.NC)
+	nc, js := c.NC, c.JS
 	return nc, js, nil
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/chargeline/chargeline/pkg/bus"
 	"github.com/chargeline/chargeline/pkg/events"
 	"github.com/chargeline/chargeline/pkg/normalize"
+	"github.com/chargeline/chargeline/pkg/pipeline"
 	"github.com/chargeline/chargeline/pkg/providers"
 	"github.com/chargeline/chargeline/pkg/providers/bemo"
 )
@@ -106,7 +107,7 @@ func startNormalizer(ctx context.Context, st *stage, g *group, name string, cfg 
 	if err != nil {
 		return err
 	}
-	n, err := normalize.New(cfg, js, []providers.Provider{bemo.Provider{}}, st.h.logger.With("component", name), nil)
+	n, err := pipeline.NewNormalizer(cfg, []providers.Provider{bemo.Provider{}}, js, pipeline.Env{Logger: st.h.logger.With("component", name)})
 	if err != nil {
 		return err
 	}

@@ -2,7 +2,6 @@ package bench
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"time"
 
@@ -11,9 +10,8 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/chargeline/chargeline/pkg/bus"
-	"github.com/chargeline/chargeline/pkg/config"
 	"github.com/chargeline/chargeline/pkg/events"
-	"github.com/chargeline/chargeline/pkg/poll"
+	"github.com/chargeline/chargeline/pkg/pipeline"
 	"github.com/chargeline/chargeline/pkg/providers/bemo"
 )
 
@@ -86,25 +84,18 @@ func (h *harness) pollerScenario(ctx context.Context) ([]Result, error) {
 	return []Result{base, svc}, nil
 }
 
-// startPoller starts pkg/poll's scheduler with the bemo source pointed at the stage's Be-Mo API,
-// configured like services/poller with its defaults.
+// startPoller starts a Be-Mo poller pointed at the stage's Be-Mo API, at the poller service's
+// defaults, on a connection of its own.
 func startPoller(ctx context.Context, st *stage, g *group, tp trace.TracerProvider) error {
-	_, js, err := st.connect(ctx, "chargeline-poller-bemo", 4*pollWindow)
+	cfg, err := pipeline.SimPollerConfig(bemo.Provider{Now: func() time.Time { return sourceNow }}, st.in.bemoURL)
 	if err != nil {
 		return err
 	}
-	env := bemo.SimEnv(st.in.bemoURL)
-	v, err := config.Load(flag.NewFlagSet("bemo", flag.ContinueOnError), nil, func(k string) string { return env[k] }, bemo.Settings())
+	_, js, err := st.connect(ctx, "chargeline-poller-bemo", cfg.MaxPending())
 	if err != nil {
 		return err
 	}
-	p := bemo.Provider{Now: func() time.Time { return sourceNow }}
-	src, err := p.NewSource(v, poll.NewHTTPClient(30*time.Second, bemo.Name, nil, tp))
-	if err != nil {
-		return err
-	}
-	sched, err := poll.NewScheduler(ctx, poll.Config{Provider: bemo.Name, Tracing: tp},
-		src, js, st.h.logger.With("component", "poller"), nil)
+	sched, err := pipeline.NewPoller(ctx, cfg, js, pipeline.Env{Logger: st.h.logger.With("component", "poller"), Tracing: tp})
 	if err != nil {
 		return err
 	}

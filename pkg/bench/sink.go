@@ -16,6 +16,7 @@ import (
 
 	"github.com/chargeline/chargeline/pkg/bus"
 	"github.com/chargeline/chargeline/pkg/events"
+	"github.com/chargeline/chargeline/pkg/pipeline"
 	"github.com/chargeline/chargeline/pkg/providers/bemo"
 	"github.com/chargeline/chargeline/pkg/sink"
 )
@@ -110,7 +111,7 @@ func startSink(ctx context.Context, st *stage, g *group, name string, cfg sink.C
 	if err != nil {
 		return err
 	}
-	sk, err := sink.New(cfg, js, st.h.logger.With("component", name), nil)
+	sk, err := pipeline.NewSink(ctx, cfg, js, pipeline.Env{Logger: st.h.logger.With("component", name)})
 	if err != nil {
 		return err
 	}

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"sync/atomic"
 
-	"github.com/chargeline/chargeline/pkg/normalize"
 	"github.com/chargeline/chargeline/pkg/sink"
 	"github.com/chargeline/chargeline/pkg/tracing"
 )
@@ -39,16 +38,8 @@ func (h *harness) e2eTracedScenario(ctx context.Context, untraced Result) ([]Res
 	defer st.close()
 	svc, err := st.measure(ctx, run{
 		scenario: ScenarioE2ETraced, name: "end to end, traced", records: n,
-		start: func(ctx context.Context, g *group) error {
-			if err := startSink(ctx, st, g, "chargeline-sink", sink.Config{Tracing: tp.TracerProvider()}); err != nil {
-				return err
-			}
-			if err := startNormalizer(ctx, st, g, "chargeline-normalizer", normalize.Config{Tracing: tp.TracerProvider()}); err != nil {
-				return err
-			}
-			return startPoller(ctx, st, g, tp.TracerProvider())
-		},
-		done: h.tablesHold(n, sink.TableChargingSessions, sink.TableRawRecords),
+		start: func(ctx context.Context, g *group) error { return startPipeline(ctx, st, g, tp.TracerProvider()) },
+		done:  h.tablesHold(n, sink.TableChargingSessions, sink.TableRawRecords),
 	})
 	if err != nil {
 		return nil, err

@@ -7,7 +7,6 @@ package devstack
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"log/slog"
 	"net"
@@ -24,6 +23,7 @@ import (
 	"github.com/chargeline/chargeline/pkg/bus"
 	"github.com/chargeline/chargeline/pkg/config"
 	"github.com/chargeline/chargeline/pkg/normalize"
+	"github.com/chargeline/chargeline/pkg/pipeline"
 	"github.com/chargeline/chargeline/pkg/poll"
 	"github.com/chargeline/chargeline/pkg/providers"
 	"github.com/chargeline/chargeline/pkg/providers/sim"
@@ -154,7 +154,7 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Stack, err 
 		return nil, fmt.Errorf("devstack: %w", err)
 	}
 	s.stops = append(s.stops, func() { _ = s.NC.Drain() })
-	if s.JS, err = jetstream.New(s.NC, jetstream.WithPublishAsyncMaxPending(4096)); err != nil {
+	if s.JS, err = jetstream.New(s.NC, jetstream.WithPublishAsyncMaxPending(pipeline.PollerConfig{}.MaxPending())); err != nil {
 		return nil, fmt.Errorf("devstack: %w", err)
 	}
 	if err := bus.Provision(ctx, s.JS, bus.Topology{}); err != nil {
@@ -191,17 +191,17 @@ func (s *Stack) goRun(ctx context.Context, name string, run func(ctx context.Con
 	s.stops = append(s.stops, func() { cancel(); <-done })
 }
 
+// env is the pipeline.Env of one of the stack's components: its logs, no metrics, the stack's
+// tracing.
+func (s *Stack) env(component string) pipeline.Env {
+	return pipeline.Env{Logger: s.logger.With(slog.String("component", component)), Tracing: s.cfg.Tracing}
+}
+
 // RunSink migrates ClickHouse and starts the sink.
 func (s *Stack) RunSink(ctx context.Context, cfg sink.Config) error {
 	cfg.DSN = s.ClickHouse.DSN()
-	if cfg.Tracing == nil {
-		cfg.Tracing = s.cfg.Tracing
-	}
-	sk, err := sink.New(cfg, s.JS, s.logger.With(slog.String("component", "sink")), nil)
+	sk, err := pipeline.NewSink(ctx, cfg, s.JS, s.env("sink"))
 	if err != nil {
-		return err
-	}
-	if err := sk.Migrate(ctx); err != nil {
 		return err
 	}
 	s.Sink = sk
@@ -212,10 +212,7 @@ func (s *Stack) RunSink(ctx context.Context, cfg sink.Config) error {
 
 // RunNormalizer starts a normalizer for every provider.
 func (s *Stack) RunNormalizer(ctx context.Context, cfg normalize.Config) error {
-	if cfg.Tracing == nil {
-		cfg.Tracing = s.cfg.Tracing
-	}
-	n, err := normalize.New(cfg, s.JS, s.cfg.Providers, s.logger.With(slog.String("component", "normalizer")), nil)
+	n, err := pipeline.NewNormalizer(cfg, s.cfg.Providers, s.JS, s.env("normalizer"))
 	if err != nil {
 		return err
 	}
@@ -237,22 +234,16 @@ func (s *Stack) RunPollers(ctx context.Context) error {
 
 // Scheduler builds a poller for p pointed at the simulators.
 func (s *Stack) Scheduler(ctx context.Context, p providers.Provider, cfg poll.Config) (*poll.Scheduler, error) {
-	env := p.SimEnv(simserver.BaseURL(s.SimAddr, p.Name()))
-	v, err := config.Load(flag.NewFlagSet(p.Name(), flag.ContinueOnError), nil, func(k string) string { return env[k] }, p.Settings())
+	pc, err := pipeline.SimPollerConfig(p, simserver.BaseURL(s.SimAddr, p.Name()))
 	if err != nil {
-		return nil, fmt.Errorf("devstack: %s settings: %w", p.Name(), err)
+		return nil, fmt.Errorf("devstack: %w", err)
 	}
-	// The poller service's client (reg nil: the stack serves no metrics).
-	src, err := p.NewSource(v, poll.NewHTTPClient(30*time.Second, p.Name(), nil, s.cfg.Tracing))
+	pc.Poll = cfg
+	sched, err := pipeline.NewPoller(ctx, pc, s.JS, s.env("poller"))
 	if err != nil {
-		return nil, fmt.Errorf("devstack: %s source: %w", p.Name(), err)
+		return nil, fmt.Errorf("devstack: %s: %w", p.Name(), err)
 	}
-	cfg.Provider = p.Name()
-	cfg.LeaseTTL = 30 * time.Second
-	if cfg.Tracing == nil {
-		cfg.Tracing = s.cfg.Tracing
-	}
-	return poll.NewScheduler(ctx, cfg, src, s.JS, s.logger.With(slog.String("component", "poller")), nil)
+	return sched, nil
 }
 
 // Providers returns the providers the stack runs.

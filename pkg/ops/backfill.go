@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"slices"
 	"strings"
 	"time"
@@ -299,7 +298,8 @@ Exit code 1 when a scope failed (the others still ran).`,
 			if !until.IsZero() && !from.Before(until) {
 				return nil, s.v.Invalid("to", "must not be before --from")
 			}
-			src, err := p.NewSource(s.v, &http.Client{Timeout: s.v.Duration("http-timeout")})
+			// The pollers' client: a connection kept per scope, the request metrics left out.
+			src, err := p.NewSource(s.v, poll.NewHTTPClient(s.v.Duration("http-timeout"), p.Name(), nil, nil))
 			if err != nil {
 				return nil, err
 			}

@@ -49,11 +49,14 @@ type Config struct {
 }
 
 // Settings declares the scheduler's settings.
+// DefaultWindow is the publishes awaiting their PubAck at once (POLL_PUBLISH_WINDOW).
+const DefaultWindow = 1024
+
 func Settings() []config.Setting {
 	return []config.Setting{
 		{Name: "provider", Env: "POLLER_PROVIDER", Required: true, Usage: "provider to poll (bemo, …)"},
 		{Name: "poll-interval", Env: "POLL_INTERVAL", Kind: config.Duration, Default: "1m", Min: int64(100 * time.Millisecond), Usage: "pause between two polls of a scope"},
-		{Name: "publish-window", Env: "POLL_PUBLISH_WINDOW", Kind: config.Int, Default: "1024", Min: 1, Usage: "publishes awaiting their PubAck at once"},
+		{Name: "publish-window", Env: "POLL_PUBLISH_WINDOW", Kind: config.Int, Default: strconv.Itoa(DefaultWindow), Min: 1, Usage: "publishes awaiting their PubAck at once"},
 		{Name: "checkpoint-every", Env: "POLL_CHECKPOINT_EVERY", Kind: config.Int, Default: "1000", Min: 1, Usage: "acknowledged records between checkpoint writes"},
 	}
 }
@@ -74,7 +77,7 @@ func (c *Config) setDefaults() {
 		c.Interval = time.Minute
 	}
 	if c.Window <= 0 {
-		c.Window = 1024
+		c.Window = DefaultWindow
 	}
 	if c.CommitEvery <= 0 {
 		c.CommitEvery = 1000

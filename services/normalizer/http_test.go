@@ -11,6 +11,7 @@ import (
 	"github.com/chargeline/chargeline/pkg/bus/natstest"
 	"github.com/chargeline/chargeline/pkg/events"
 	"github.com/chargeline/chargeline/pkg/normalize"
+	"github.com/chargeline/chargeline/pkg/pipeline"
 	"github.com/chargeline/chargeline/pkg/service"
 	"github.com/chargeline/chargeline/pkg/service/servicetest"
 )
@@ -22,7 +23,7 @@ import (
 func TestHealthReadinessAndMetrics(t *testing.T) {
 	ns := natstest.Start(t)
 	svc := servicetest.Start(t, servicetest.Config{
-		Name: "normalizer", Settings: settings(), Run: run,
+		Name: "normalizer", Settings: pipeline.NormalizerSettings(), Run: pipeline.ServeNormalizer,
 		Args: []string{"--nats-url=" + ns.URL},
 	})
 	if svc.ReadyzBeforeRun != http.StatusServiceUnavailable {

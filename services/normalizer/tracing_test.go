@@ -12,6 +12,7 @@ import (
 	"github.com/chargeline/chargeline/pkg/bus"
 	"github.com/chargeline/chargeline/pkg/bus/natstest"
 	"github.com/chargeline/chargeline/pkg/events"
+	"github.com/chargeline/chargeline/pkg/pipeline"
 	"github.com/chargeline/chargeline/pkg/service"
 	"github.com/chargeline/chargeline/pkg/service/servicetest"
 	"github.com/chargeline/chargeline/pkg/tracing"
@@ -26,7 +27,7 @@ func TestTracingIsTurnedOnByTheOTELEnvironment(t *testing.T) {
 	ns := natstest.Start(t)
 	c := tracingtest.Start(t)
 	svc := servicetest.Start(t, servicetest.Config{
-		Name: "normalizer", Settings: settings(), Run: run,
+		Name: "normalizer", Settings: pipeline.NormalizerSettings(), Run: pipeline.ServeNormalizer,
 		Args: []string{"--nats-url=" + ns.URL},
 		Env:  map[string]string{tracing.EnvEndpoint: c.URL, tracing.EnvServiceName: "normalizer-under-test"},
 	})
@@ -80,7 +81,7 @@ func TestAnOTELSettingItCannotHonourIsAConfigurationError(t *testing.T) {
 	t.Setenv(tracing.EnvEndpoint, "http://collector:4317")
 	t.Setenv(tracing.EnvProtocol, "grpc")
 	var out bytes.Buffer
-	if code := service.Main("normalizer", []string{"--http-addr="}, &out, settings(), run); code != service.ExitConfig {
+	if code := service.Main("normalizer", []string{"--http-addr="}, &out, pipeline.NormalizerSettings(), pipeline.ServeNormalizer); code != service.ExitConfig {
 		t.Fatalf("exit code %d, want %d; output:\n%s", code, service.ExitConfig, out.String())
 	}
 	if !strings.Contains(out.String(), "OTEL_EXPORTER_OTLP_PROTOCOL") {

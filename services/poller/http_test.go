@@ -8,6 +8,7 @@ import (
 
 	"github.com/chargeline/chargeline/pkg/bus"
 	"github.com/chargeline/chargeline/pkg/bus/natstest"
+	"github.com/chargeline/chargeline/pkg/pipeline"
 	"github.com/chargeline/chargeline/pkg/providers"
 	"github.com/chargeline/chargeline/pkg/providers/bemo"
 	"github.com/chargeline/chargeline/pkg/providers/sim"
@@ -33,7 +34,7 @@ func TestHealthReadinessAndMetrics(t *testing.T) {
 	hs := httptest.NewServer(sims.Handler())
 	defer hs.Close()
 	svc := servicetest.Start(t, servicetest.Config{
-		Name: "poller", Settings: settings(), Run: run,
+		Name: "poller", Settings: pipeline.PollerSettings(), Run: pipeline.ServePoller,
 		Args: []string{"--nats-url=" + ns.URL, "--provider=bemo", "--poll-interval=1h"},
 		Env:  p.SimEnv(simserver.BaseURL(hs.Listener.Addr().String(), "bemo")),
 	})

@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/chargeline/chargeline/pkg/pipeline"
 	"github.com/chargeline/chargeline/pkg/service"
 )
 
@@ -28,7 +29,7 @@ func TestInvalidConfigurationExitsTwoNamingTheSetting(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var stderr strings.Builder
-			code := service.Main("poller", tt.args, &stderr, settings(), run)
+			code := service.Main("poller", tt.args, &stderr, pipeline.PollerSettings(), pipeline.ServePoller)
 			if code != service.ExitConfig {
 				t.Fatalf("exit code %d, want %d; output:\n%s", code, service.ExitConfig, stderr.String())
 			}

@@ -9,6 +9,7 @@ import (
 	"github.com/chargeline/chargeline/pkg/bus"
 	"github.com/chargeline/chargeline/pkg/bus/natstest"
 	"github.com/chargeline/chargeline/pkg/events"
+	"github.com/chargeline/chargeline/pkg/pipeline"
 	"github.com/chargeline/chargeline/pkg/service"
 	"github.com/chargeline/chargeline/pkg/service/servicetest"
 	"github.com/chargeline/chargeline/pkg/sink/clickhousetest"
@@ -23,7 +24,7 @@ func TestHealthReadinessAndMetrics(t *testing.T) {
 	ns := natstest.Start(t)
 	ch := clickhousetest.Start(t)
 	svc := servicetest.Start(t, servicetest.Config{
-		Name: "sink", Settings: settings(), Run: run,
+		Name: "sink", Settings: pipeline.SinkSettings(), Run: pipeline.ServeSink,
 		Args: []string{"--nats-url=" + ns.URL, "--clickhouse-dsn=" + ch.DSN(), "--batch-age=20ms"},
 	})
 	if svc.ReadyzBeforeRun != http.StatusServiceUnavailable {

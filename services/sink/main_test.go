@@ -12,30 +12,25 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/chargeline/chargeline/pkg/bus"
 	"github.com/chargeline/chargeline/pkg/bus/natstest"
 	"github.com/chargeline/chargeline/pkg/config"
 	"github.com/chargeline/chargeline/pkg/events"
+	"github.com/chargeline/chargeline/pkg/pipeline"
 	"github.com/chargeline/chargeline/pkg/service"
-	"github.com/chargeline/chargeline/pkg/sink"
 	"github.com/chargeline/chargeline/pkg/sink/clickhousetest"
 )
-
-func settings() [][]config.Setting {
-	return [][]config.Setting{bus.ConnSettings(), bus.TopologySettings(), sink.Settings()}
-}
 
 func TestInvalidConfigExitsWithoutShowingThePassword(t *testing.T) {
 	var out bytes.Buffer
 	code := service.Main("sink", []string{"--http-addr", "", "--batch-rows", "0",
-		"--clickhouse-dsn", "clickhouse://sink:hunter2secret@ch:9000/analytics"}, &out, settings(), run)
+		"--clickhouse-dsn", "clickhouse://sink:hunter2secret@ch:9000/analytics"}, &out, pipeline.SinkSettings(), pipeline.ServeSink)
 	if code != service.ExitConfig {
 		t.Errorf("exit code %d, want %d", code, service.ExitConfig)
 	}
 	if !strings.Contains(out.String(), "--batch-rows/SINK_BATCH_ROWS") {
 		t.Errorf("output does not name the bad setting:\n%s", out.String())
 	}
-	code = service.Main("sink", []string{"--http-addr", "", "--clickhouse-dsn", "clickhouse://sink:hunter2secret@ch:9000/analytics"}, &out, settings(), run)
+	code = service.Main("sink", []string{"--http-addr", "", "--clickhouse-dsn", "clickhouse://sink:hunter2secret@ch:9000/analytics"}, &out, pipeline.SinkSettings(), pipeline.ServeSink)
 	if code != service.ExitConfig || !strings.Contains(out.String(), "CLICKHOUSE_DSN") {
 		t.Errorf("exit code %d, output:\n%s", code, out.String())
 	}
@@ -50,7 +45,7 @@ func TestRunMigratesConsumesAndStops(t *testing.T) {
 	fs := flag.NewFlagSet("sink", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	v, err := config.Load(fs, []string{"--nats-url", ns.URL, "--clickhouse-dsn", ch.DSN(), "--batch-age", "20ms"},
-		func(string) string { return "" }, append([][]config.Setting{service.Settings()}, settings()...)...)
+		func(string) string { return "" }, append([][]config.Setting{service.Settings()}, pipeline.SinkSettings()...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,7 +54,7 @@ func TestRunMigratesConsumesAndStops(t *testing.T) {
 	defer cancel()
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, service.Env{Values: v, Logger: slog.New(slog.DiscardHandler), Registry: prometheus.NewRegistry(),
+		done <- pipeline.ServeSink(ctx, service.Env{Values: v, Logger: slog.New(slog.DiscardHandler), Registry: prometheus.NewRegistry(),
 			Ready: func(f func(context.Context) error) { ready <- f }})
 	}()
 	if err := (<-ready)(t.Context()); err != nil {

@@ -45,9 +45,9 @@ type Client struct {
 }
 
 // NewClient returns a client for cfg (defaults applied, then validated: errors wrap
-// config.ErrInvalid). hc carries timeouts; nil means a client with a 60s timeout. When hc has no
-// Transport of its own, the client uses a copy of http.DefaultTransport that keeps an idle
-// connection per account.
+// config.ErrInvalid). hc carries timeouts and the connection pool (a poller's is
+// poll.NewHTTPClient, which keeps a connection per account); nil means a client with a 60s
+// timeout.
 func NewClient(cfg Config, hc *http.Client) (*Client, error) {
 	cfg.setDefaults()
 	if err := cfg.Validate(); err != nil {
@@ -55,18 +55,6 @@ func NewClient(cfg Config, hc *http.Client) (*Client, error) {
 	}
 	if hc == nil {
 		hc = &http.Client{Timeout: 60 * time.Second}
-	}
-	// The scheduler polls every account at once, all on one host, and the default transport
-	// keeps two idle connections per host: with three accounts, whichever connection came back
-	// third was closed and the next page dialled anew (make bench's poller: ~280 connections
-	// for 2,000 pages).
-	if dt, ok := http.DefaultTransport.(*http.Transport); ok && hc.Transport == nil && len(cfg.Accounts) > http.DefaultMaxIdleConnsPerHost {
-		t := dt.Clone()
-		t.MaxIdleConnsPerHost = len(cfg.Accounts)
-		t.MaxIdleConns = max(t.MaxIdleConns, len(cfg.Accounts))
-		own := *hc
-		own.Transport = t
-		hc = &own
 	}
 	return &Client{cfg: cfg, hc: hc, base: strings.TrimRight(cfg.BaseURL, "/")}, nil
 }

@@ -4,12 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"net"
 	"net/http"
-	"net/http/httptest"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -412,49 +409,6 @@ func TestProviderNewSourceFromSettings(t *testing.T) {
 	}
 	if strings.Contains(err.Error(), bemo.SimAccessToken) {
 		t.Errorf("the error shows a secret: %v", err)
-	}
-}
-
-// The source polls every account at once against one host: each account's connection must be
-// kept between its pages, not closed as one too many idle (the default transport keeps two per
-// host) and dialled again.
-func TestClientReusesConnectionsAcrossAccounts(t *testing.T) {
-	s := bemo.Provider{}.NewSimulator(sim.Options{Seed: 1, Records: 20, Now: providertest.Fixed(testNow)})
-	var (
-		mu    sync.Mutex
-		dials int
-	)
-	srv := httptest.NewUnstartedServer(s)
-	srv.Config.ConnState = func(_ net.Conn, state http.ConnState) {
-		if state == http.StateNew {
-			mu.Lock()
-			dials++
-			mu.Unlock()
-		}
-	}
-	srv.Start()
-	t.Cleanup(srv.Close)
-	cfg := testConfig(srv.URL) // three accounts: one more than the default transport keeps
-	c := newClient(t, cfg, nil)
-	const pages = 20
-	// Page by page, every account at once: all connections are busy, then all idle.
-	for range pages {
-		var wg sync.WaitGroup
-		for _, acc := range cfg.Accounts {
-			wg.Go(func() {
-				if _, err := c.Sessions(t.Context(), acc, bemo.SessionsQuery{}); err != nil {
-					t.Error(err)
-				}
-			})
-		}
-		wg.Wait()
-	}
-	// One per account, and a few more when a page is asked for just before the connection of
-	// the previous one is back in the pool (the transport returns it asynchronously).
-	mu.Lock()
-	defer mu.Unlock()
-	if dials > 2*len(cfg.Accounts) {
-		t.Errorf("%d connections for %d pages of %d accounts polled at once, want about one per account", dials, pages*len(cfg.Accounts), len(cfg.Accounts))
 	}
 }
 
