@@ -123,6 +123,21 @@ func Header(msg *message.Message) nats.Header {
 	return h
 }
 
+// HeaderValue is Header(msg).Get(key) without building the header: the metadata holds the
+// headers under the names they were sent with, so an exact match is the common case, and a
+// name sent in another case (Ce-Id for ce-id) is found as Header would name it.
+func HeaderValue(msg *message.Message, key string) string {
+	if v, ok := msg.Metadata[key]; ok && !internal(key) && headerName(key) == key {
+		return v
+	}
+	for k, v := range msg.Metadata {
+		if !internal(k) && headerName(k) == key {
+			return v
+		}
+	}
+	return ""
+}
+
 // Subject returns the subject a received message was published on.
 func Subject(msg *message.Message) string { return msg.Metadata.Get(MetaSubject) }
 

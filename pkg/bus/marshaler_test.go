@@ -161,3 +161,20 @@ func TestUnmarshalKeepsHeadersAndSequence(t *testing.T) {
 		t.Errorf("forwarded headers\n got %v\nwant %v", fwd.Header, orig.Header)
 	}
 }
+
+// HeaderValue, which the normalizer reads a raw record's headers with, answers what
+// Header(msg).Get answers for every name, also for one sent in another case, and nothing for
+// the receive metadata that is not a header.
+func TestHeaderValueAgreesWithHeader(t *testing.T) {
+	wm := message.NewMessage("id", nil)
+	wm.Metadata = message.Metadata{
+		"ce-id": "r1", "Ce-Scope": "acc-1", "ce-subject": "s-1", "Nats-Msg-Id": "r1", "X-Other": "x",
+		bus.MetaSubject: "raw.bemo.sessions", bus.MetaSequence: "7",
+	}
+	h := bus.Header(wm)
+	for _, k := range []string{"ce-id", "ce-scope", "Ce-Scope", "ce-subject", "Nats-Msg-Id", "X-Other", "ce-missing", bus.MetaSubject, bus.MetaSequence} {
+		if got, want := bus.HeaderValue(wm, k), h.Get(k); got != want {
+			t.Errorf("HeaderValue(%q) = %q, Header().Get = %q", k, got, want)
+		}
+	}
+}

@@ -49,22 +49,28 @@ func RawMsg(r Raw) *nats.Msg {
 
 // ParseRaw reads a raw record back from a message on raw.<provider>.<resource>.
 func ParseRaw(subject string, h nats.Header, data []byte, seq uint64) (Raw, error) {
+	return ParseRawFunc(subject, h.Get, data, seq)
+}
+
+// ParseRawFunc is ParseRaw reading the headers through get, for a consumer that holds them in
+// another form than nats.Header (the normalizer's watermill metadata), so it need not build one.
+func ParseRawFunc(subject string, get func(string) string, data []byte, seq uint64) (Raw, error) {
 	parts := strings.Split(subject, ".")
 	if len(parts) != 3 || parts[0] != "raw" || parts[1] == "" || parts[2] == "" {
 		return Raw{}, fmt.Errorf("events: %q is not a raw subject (raw.<provider>.<resource>)", subject)
 	}
 	provider, resource := parts[1], parts[2]
-	id := h.Get(HeaderID)
+	id := get(HeaderID)
 	if id == "" {
 		return Raw{}, fmt.Errorf("events: raw message on %s has no %s header", subject, HeaderID)
 	}
-	fetched, _ := time.Parse(time.RFC3339Nano, h.Get(HeaderFetchedAt))
+	fetched, _ := time.Parse(time.RFC3339Nano, get(HeaderFetchedAt))
 	return Raw{
 		ID:        id,
 		Provider:  provider,
 		Resource:  resource,
-		Scope:     h.Get(HeaderScope),
-		RecordID:  h.Get(HeaderSubject),
+		Scope:     get(HeaderScope),
+		RecordID:  get(HeaderSubject),
 		FetchedAt: fetched,
 		Data:      data,
 		Sequence:  seq,
@@ -73,15 +79,18 @@ func ParseRaw(subject string, h nats.Header, data []byte, seq uint64) (Raw, erro
 
 // EventMsg builds the NATS message of a canonical event, with Nats-Msg-Id = ce-id.
 func EventMsg(e Event) *nats.Msg {
-	h := nats.Header{}
-	h[HeaderSpecVersion] = []string{"1.0"}
-	h[HeaderID] = []string{e.ID}
-	h[HeaderSource] = []string{e.Source}
-	h[HeaderType] = []string{e.CEType()}
-	h[HeaderTime] = []string{e.Time.UTC().Format(time.RFC3339Nano)}
-	h[HeaderSubject] = []string{e.Subject}
-	h[HeaderDataSchema] = []string{e.DataSchema()}
-	h[HeaderContentType] = []string{"application/json"}
-	h[nats.MsgIdHdr] = []string{e.ID}
+	// The normalizer builds one per event: as RawMsg, the map sized once and every value slice
+	// cut from one backing array.
+	v := [...]string{"1.0", e.ID, e.Source, e.CEType(), e.Time.UTC().Format(time.RFC3339Nano), e.Subject, e.DataSchema(), "application/json", e.ID}
+	h := make(nats.Header, len(v))
+	h[HeaderSpecVersion] = v[0:1:1]
+	h[HeaderID] = v[1:2:2]
+	h[HeaderSource] = v[2:3:3]
+	h[HeaderType] = v[3:4:4]
+	h[HeaderTime] = v[4:5:5]
+	h[HeaderSubject] = v[5:6:6]
+	h[HeaderDataSchema] = v[6:7:7]
+	h[HeaderContentType] = v[7:8:8]
+	h[nats.MsgIdHdr] = v[8:9:9]
 	return &nats.Msg{Subject: e.NATSSubject(), Header: h, Data: e.Data}
 }

@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
 	"github.com/nats-io/nats.go"
@@ -126,7 +125,7 @@ func (cfg Config) selectProviders(known []providers.Provider) ([]providers.Provi
 // CloseTimeout) and returns nil. It returns an error if a consumer cannot be created, e.g. when
 // the streams are not provisioned.
 func (n *Normalizer) Run(ctx context.Context) error {
-	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: n.cfg.CloseTimeout}, watermill.NewSlogLogger(n.logger))
+	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: n.cfg.CloseTimeout}, newRouterLogger(n.logger))
 	if err != nil {
 		return fmt.Errorf("normalize: %w", err)
 	}
@@ -208,8 +207,9 @@ func (n *Normalizer) consumer(ctx context.Context, topic string) (jetstream.Cons
 // has its PubAck; the router then acks the record. Mapping and checking run on w.
 func (n *Normalizer) handler(p providers.Provider, w *workers) message.NoPublishHandlerFunc {
 	name := p.Name()
+	processed := n.metrics.processed.WithLabelValues(name)
 	return func(msg *message.Message) (err error) {
-		raw, err := events.ParseRaw(bus.Subject(msg), bus.Header(msg), msg.Payload, bus.StreamSequence(msg))
+		raw, err := events.ParseRawFunc(bus.Subject(msg), func(k string) string { return bus.HeaderValue(msg, k) }, msg.Payload, bus.StreamSequence(msg))
 		if err != nil {
 			return fmt.Errorf("%w: %w", events.ErrUnmappable, err)
 		}
@@ -237,7 +237,7 @@ func (n *Normalizer) handler(p providers.Provider, w *workers) message.NoPublish
 		if err = wait(msg.Context()); err != nil {
 			return fmt.Errorf("normalize: events of %s record %s: %w", raw.Subject(), raw.RecordID, err)
 		}
-		n.metrics.processed.WithLabelValues(name).Inc()
+		processed.Inc()
 		return nil
 	}
 }
