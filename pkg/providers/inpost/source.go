@@ -152,13 +152,19 @@ func (s *Source) changes(ctx context.Context, org string, cur Cursor) (changed, 
 		// A full page equal to the one before. An API that answers a page past the last with
 		// the last again says so by naming the page it served: the list has ended. Without a
 		// count, one that ignores page would return the same page forever: an error, not an
-		// end. With a count, MPKs changed between the two requests can shift exactly a page.
+		// end. A count of exactly the page's items says no more: it is this page's count, or a
+		// total that page 1 already covered, and the page echoed is the one asked for, so an API
+		// repeating its last page cannot be told from one ignoring page — reading on would never
+		// end, stopping could drop every page after the first unseen: an error too. A count
+		// larger than the page is a total (More stops at it), and MPKs changed between the two
+		// requests can shift exactly a page: read on.
 		if n > 1 && slices.Equal(ids, prevIDs) {
 			if p.Served >= 0 && p.Served != n {
 				break
 			}
-			if p.Count < 0 {
-				return nil, nil, fmt.Errorf("inpost: organization %q: mpks page %d repeats page %d (page ignored?): %w", org, n, n-1, poll.ErrPermanent)
+			if p.Count < 0 || p.Count == len(p.Items) {
+				return nil, nil, fmt.Errorf("inpost: organization %q: mpks page %d repeats page %d, naming page %d, count %d (page ignored?): %w",
+					org, n, n-1, p.Served, p.Count, poll.ErrPermanent)
 			}
 		}
 		prevIDs = ids

@@ -334,6 +334,15 @@ func TestSourceRefusesWhatItCannotTrust(t *testing.T) {
 			}),
 			says: "page 2 repeats page 1",
 		},
+		{
+			// Echoes the page asked for and counts the page's items: reading on would never
+			// end (it did, before), and ending could drop pages.
+			name: "page ignored, page echoed, count of the page",
+			h: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Write([]byte(`{"count":3,"page":` + r.URL.Query().Get("page") + `,"per_page":3,"items":[` + item(3, tie) + `,` + item(2, tie) + `,` + item(1, tie) + `]}`))
+			}),
+			says: "page 2 repeats page 1, naming page 2, count 3",
+		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
