@@ -102,17 +102,18 @@ func (r *ReconcileReport) table(w io.Writer) {
 // it was first fetched, whether any version of it (ce_id) has a canonical row, how many
 // canonical rows point at its versions, its versions' ce-ids and the latest one. Grouping by
 // version first makes raw rows stored twice (a re-fetch in another monthly partition) count
-// once. ANY LEFT JOIN … USING runs on ClickHouse 18.16 and on current releases.
+// once; the latest version is the last first fetched, a tie within fetched_at's second broken by
+// the stream sequence. ANY LEFT JOIN … USING runs on ClickHouse 18.16 and on current releases.
 const recordsQuery = `
 SELECT provider, resource, record_id,
        toDate(min(first_fetched)) AS day,
        max(mapped) AS has_rows,
        sum(rows) AS rows,
        groupArray(ce_id) AS ids,
-       argMax(ce_id, first_fetched) AS last_id
+       argMax(ce_id, (first_fetched, first_seq)) AS last_id
 FROM
 (
-    SELECT provider, resource, record_id, ce_id, min(fetched_at) AS first_fetched
+    SELECT provider, resource, record_id, ce_id, min(fetched_at) AS first_fetched, min(stream_seq) AS first_seq
     FROM chargeline.raw_records
     WHERE %s
     GROUP BY provider, resource, record_id, ce_id

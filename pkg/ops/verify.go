@@ -303,7 +303,9 @@ func compareRaw(ctx context.Context, ch driver.Conn, provider string, records []
 	}
 	latest := map[[2]string]string{} // {resource, record id} → latest ce-id
 	for chunk := range slices.Chunk(ids, 500) {
-		rows, err := ch.Query(ctx, `SELECT resource, record_id, argMax(ce_id, fetched_at) FROM `+sink.Database+`.raw_records
+		// fetched_at is whole seconds: two versions fetched within one tie, and the stream
+		// sequence, which grows with every publish, says which came last.
+		rows, err := ch.Query(ctx, `SELECT resource, record_id, argMax(ce_id, (fetched_at, stream_seq)) FROM `+sink.Database+`.raw_records
 			WHERE provider = ? AND record_id IN ? GROUP BY resource, record_id`, provider, groupSet(chunk))
 		if err != nil {
 			return fmt.Errorf("verify: read raw_records: %w", err)
