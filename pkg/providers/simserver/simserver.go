@@ -47,7 +47,7 @@ func Settings() []config.Setting {
 		{Name: "reading-plugsurfing-inclusive-end", Env: "PROVIDERSIM_READING_PLUGSURFING_INCLUSIVE_END", Kind: config.Bool, Default: "false", Usage: "Plugsurfing: a date-interval includes its end"},
 		{Name: "reading-plugsurfing-bills-without-sessions", Env: "PROVIDERSIM_READING_PLUGSURFING_BILLS_WITHOUT_SESSIONS", Kind: config.Bool, Default: "false", Usage: "Plugsurfing: some bills cover no session (external-session-ids [], null or absent)"},
 		{Name: "reading-inpost-count-is-page-size", Env: "PROVIDERSIM_READING_INPOST_COUNT_IS_PAGE_SIZE", Kind: config.Bool, Default: "false", Usage: "InPost: count is the number of items on the page, not in the list"},
-		{Name: "reading-inpost-string-ids", Env: "PROVIDERSIM_READING_INPOST_STRING_IDS", Kind: config.Bool, Default: "false", Usage: "InPost: MPK ids are JSON strings"},
+		{Name: "reading-inpost-string-ids", Env: "PROVIDERSIM_READING_INPOST_STRING_IDS", Kind: config.Bool, Default: "false", Usage: "InPost: MPK ids, and the list's count, page and per_page, are JSON strings"},
 		{Name: "reading-inpost-utc-times", Env: "PROVIDERSIM_READING_INPOST_UTC_TIMES", Kind: config.Bool, Default: "false", Usage: "InPost: times in UTC (Z) with microseconds"},
 		{Name: "reading-inpost-repeat-last-page", Env: "PROVIDERSIM_READING_INPOST_REPEAT_LAST_PAGE", Kind: config.Bool, Default: "false", Usage: "InPost: a page past the last serves the last page again"},
 		{Name: "fault-token-lifetime", Env: "PROVIDERSIM_FAULT_TOKEN_LIFETIME", Kind: config.Duration, Default: "0s", Usage: "issued access tokens stop working after this long, though announced for longer (PIP; 0 = as announced)"},
