@@ -3,6 +3,7 @@ package bench_test
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -42,7 +43,7 @@ func TestHarnessRunsEveryScenario(t *testing.T) {
 	}
 
 	want := map[string]int{ // row name → records
-		"sink: bare baseline": n, "sink": n,
+		"sink: bare baseline": n, "sink: insert-only ceiling": n, "sink": n,
 		"normalizer: bare baseline": n, "normalizer": n, "normalizer, schema documents": n,
 		"poller: bare baseline": n, "poller": n,
 		"end to end":                       n,
@@ -86,9 +87,10 @@ func TestHarnessRunsEveryScenario(t *testing.T) {
 			}
 		}
 	}
-	if exact < 20 { // sink 2, e2e 4, e2e-cluster 2+2×2, e2e-traced 4, latency 2, scaling 2×4
+	if exact < 22 { // sink 2, its ceiling 2, e2e 4, e2e-cluster 2+2×2, e2e-traced 4, latency 2, scaling 2×4
 		t.Errorf("only %d exactly-once checks in the report", exact)
 	}
+	checkSinkCeiling(t, got, n)
 	if e2e := got["end to end"]; e2e.Ratio == nil {
 		t.Errorf("end to end has no ratio to the bare stages in series: %+v", e2e)
 	}
@@ -109,5 +111,54 @@ func TestHarnessRunsEveryScenario(t *testing.T) {
 	}
 	if len(saved.Results) != len(rep.Results) || saved.ClickHouse == "" || saved.GOMAXPROCS == 0 {
 		t.Errorf("report.json incomplete: %d results, clickhouse %q, gomaxprocs %d", len(saved.Results), saved.ClickHouse, saved.GOMAXPROCS)
+	}
+	if !strings.Contains(string(b), `"ceiling_ratio"`) {
+		t.Error("report.json has no ceiling_ratio")
+	}
+	if !strings.Contains(out.String(), "to ceiling") {
+		t.Error("table has no column for the ratio to the ceiling")
+	}
+}
+
+// checkSinkCeiling checks the sink scenario's insert-only ceiling: a baseline row of its own
+// whose count() of charging_sessions was exactly the records and whose rows were the sink's, and
+// the sink's ratio and target against it beside its ratio to the bare loop.
+func checkSinkCeiling(t *testing.T, got map[string]bench.Result, n int) {
+	t.Helper()
+	const name = "sink: insert-only ceiling"
+	ceil, ok := got[name]
+	if !ok {
+		return // reported missing already
+	}
+	if !ceil.Baseline {
+		t.Errorf("%s is not a baseline: %+v", name, ceil)
+	}
+	wantChecks := map[string]bool{ // name → seen passing
+		fmt.Sprintf("count() charging_sessions = %d", n): false,
+		"rows = the sink's (hash of every column)":       false,
+	}
+	for _, c := range ceil.Checks {
+		if _, ok := wantChecks[c.Name]; ok && c.Pass && c.Correctness {
+			wantChecks[c.Name] = true
+		}
+	}
+	for c, pass := range wantChecks {
+		if !pass {
+			t.Errorf("%s: check %q missing or failed: %+v", name, c, ceil.Checks)
+		}
+	}
+	svc := got["sink"]
+	if svc.CeilingRatio == nil || svc.CeilingTo != name {
+		t.Errorf("sink has no ratio to %s: %+v", name, svc)
+	}
+	if svc.Ratio == nil || svc.RatioTo != "sink: bare baseline" {
+		t.Errorf("sink lost its ratio to the bare baseline: %+v", svc)
+	}
+	var target bool
+	for _, c := range svc.Checks {
+		target = target || c.Name == "≥ 0.8× insert-only ceiling"
+	}
+	if !target {
+		t.Errorf("sink has no target against %s: %+v", name, svc.Checks)
 	}
 }

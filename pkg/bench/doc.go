@@ -8,7 +8,10 @@
 //
 //   - sink: charging-session events pre-loaded on EVENTS → rows in charging_sessions. Baseline: a
 //     loop of nats.go Fetch, encoding/json, one clickhouse-go batch insert per fetch and Ack into
-//     a scratch table created AS charging_sessions.
+//     a scratch table created AS charging_sessions. Ceiling: the same rows, built from EVENTS
+//     before the measured time and held in memory, only inserted with clickhouse-go in batches
+//     of the sink's size into charging_sessions, by as many inserters as the sink has in flight;
+//     the sink's row shows its ratio to both.
 //   - normalizer: raw Be-Mo records pre-loaded on RAW → events on EVENTS. Baseline: one goroutine
 //     per core fetching, mapping with bemo's Map, publishing asynchronously to a scratch stream
 //     configured like EVENTS, and acknowledging after the PubAcks.

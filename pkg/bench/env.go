@@ -146,46 +146,64 @@ func dedupChecks(cs []Check) []Check {
 // service run (exactly-once counts); the checks of every run are kept, whichever wins.
 func (st *stage) pair(ctx context.Context, base, svc run, resetBase, resetSvc func(ctx context.Context) error,
 	check func(ctx context.Context, r *Result) error) (Result, Result, error) {
-	var (
-		bestBase, bestSvc Result
-		baseRates         []string
-		svcRates          []string
-		checks            []Check
-	)
-	for i := range st.h.cfg.Repeat {
-		for _, side := range []struct {
-			r     run
-			reset func(ctx context.Context) error
-			best  *Result
-			rates *[]string
-		}{{base, resetBase, &bestBase, &baseRates}, {svc, resetSvc, &bestSvc, &svcRates}} {
-			if err := side.reset(ctx); err != nil {
-				return Result{}, Result{}, err
-			}
-			res, err := st.measure(ctx, side.r)
-			if err != nil {
-				return Result{}, Result{}, err
-			}
-			if !side.r.baseline && check != nil {
-				if err := check(ctx, &res); err != nil {
-					return Result{}, Result{}, err
-				}
-				checks = append(checks, res.Checks...)
-			}
-			*side.rates = append(*side.rates, fmt.Sprintf("%.0f", res.RecordsPerSecond))
-			if i == 0 || res.RecordsPerSecond > side.best.RecordsPerSecond {
-				*side.best = res
-			}
-		}
+	best, rates, err := st.interleave(ctx, side{run: base, reset: resetBase}, side{run: svc, reset: resetSvc, after: check})
+	if err != nil {
+		return Result{}, Result{}, err
 	}
+	bestBase, bestSvc := best[0], best[1]
 	bestBase.Baseline = true
-	bestSvc.Checks = dedupChecks(checks)
 	if n := st.h.cfg.Repeat; n > 1 {
-		bestBase.note("best of %d runs interleaved with the service's (records/s: %s)", n, strings.Join(baseRates, ", "))
-		bestSvc.note("best of %d runs interleaved with the baseline's (records/s: %s)", n, strings.Join(svcRates, ", "))
+		bestBase.note("best of %d runs interleaved with the service's (records/s: %s)", n, strings.Join(rates[0], ", "))
+		bestSvc.note("best of %d runs interleaved with the baseline's (records/s: %s)", n, strings.Join(rates[1], ", "))
 	}
 	bestSvc.ratio(bestBase)
 	return bestBase, bestSvc, nil
+}
+
+// side is one of the runs interleave measures in turns.
+type side struct {
+	run run
+	// reset runs before each measured run, outside the measured time.
+	reset func(ctx context.Context) error
+	// after, when set, runs after each measured run, outside the measured time, with its Result
+	// (to add checks while the run's rows are still there).
+	after func(ctx context.Context, r *Result) error
+}
+
+// interleave runs sides one after the other, Config.Repeat times, each after its reset, and
+// returns the fastest run of each side (Baseline as its run says) and every run's records/s per
+// side. Alternating, rather than repeating one side, spreads a noisy neighbour's cost over all
+// of them. The checks after adds are kept from every run, whichever wins.
+func (st *stage) interleave(ctx context.Context, sides ...side) ([]Result, [][]string, error) {
+	best := make([]Result, len(sides))
+	rates := make([][]string, len(sides))
+	checks := make([][]Check, len(sides))
+	for i := range st.h.cfg.Repeat {
+		for j, s := range sides {
+			if err := s.reset(ctx); err != nil {
+				return nil, nil, err
+			}
+			res, err := st.measure(ctx, s.run)
+			if err != nil {
+				return nil, nil, err
+			}
+			if s.after != nil {
+				if err := s.after(ctx, &res); err != nil {
+					return nil, nil, err
+				}
+				checks[j] = append(checks[j], res.Checks...)
+			}
+			rates[j] = append(rates[j], fmt.Sprintf("%.0f", res.RecordsPerSecond))
+			if i == 0 || res.RecordsPerSecond > best[j].RecordsPerSecond {
+				best[j] = res
+			}
+		}
+	}
+	for j, s := range sides {
+		best[j].Baseline = s.run.baseline
+		best[j].Checks = dedupChecks(checks[j])
+	}
+	return best, rates, nil
 }
 
 // connect opens a NATS connection the way the services do (bus.Connect); asyncMax > 0 sets

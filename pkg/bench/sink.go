@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
@@ -24,6 +26,7 @@ import (
 // Targets from the issue.
 const (
 	sinkMinRatio        = 0.9
+	sinkMinCeilingRatio = 0.8
 	sinkMaxRSSMB        = 150
 	normalizerMinRate   = 60_000
 	normalizerMinRatio  = 0.7
@@ -39,8 +42,19 @@ const bareSinkTable = "bench_charging_sessions"
 // bareSinkConsumer is the baseline's durable consumer on EVENTS.
 const bareSinkConsumer = "bench-bare-sink"
 
+// ceilingName is the sink scenario's insert-only ceiling run.
+const ceilingName = "sink: insert-only ceiling"
+
+// ceilingInserters is how many inserts into charging_sessions the sink has in flight with its
+// defaults: one. Its EVENTS loop inserts a table's batch on a goroutine while it decodes the
+// next, and starts the next insert of that table only once the previous one returned
+// (pkg/sink loop.pending); pkg/sink has no setting for it. Change both together.
+const ceilingInserters = 1
+
 // sinkScenario: N charging-session events pre-loaded on EVENTS, then inserted into ClickHouse by
-// a bare loop (baseline) and by pkg/sink.
+// a bare loop (baseline), by pkg/sink, and by clickhouse-go alone from rows built before the
+// measured time (the insert-only ceiling: what the sink could do if fetching and decoding were
+// free).
 func (h *harness) sinkScenario(ctx context.Context) ([]Result, error) {
 	n := h.cfg.SinkRecords
 	st, err := h.newStage(ctx, ScenarioSink, 0)
@@ -52,55 +66,130 @@ func (h *harness) sinkScenario(ctx context.Context) ([]Result, error) {
 	if err := preloadEvents(ctx, st, h.cfg.Seed, n); err != nil {
 		return nil, err
 	}
-	base, svc, err := st.pair(ctx, run{
-		scenario: ScenarioSink, name: "sink: bare baseline", records: n, baseline: true,
-		start: func(ctx context.Context, g *group) error {
-			_, js, err := st.connect(ctx, "chargeline-bench-bare-sink", 0)
-			if err != nil {
-				return err
-			}
-			conn, err := sink.Open(sink.Config{DSN: h.ch.DSN()})
-			if err != nil {
-				return err
-			}
-			g.cleanup(conn.Close)
-			g.run("bare sink", func(ctx context.Context) error { return bareSink(ctx, js, conn, n) })
-			return nil
-		},
-		done: h.tablesHold(n, bareSinkTable),
-	}, run{
-		scenario: ScenarioSink, name: "sink", records: n,
-		start: func(ctx context.Context, g *group) error {
-			return startSink(ctx, st, g, "chargeline-sink", sink.Config{})
-		},
-		done: h.tablesHold(n, sink.TableChargingSessions),
-	}, func(ctx context.Context) error {
-		if err := h.resetSchema(ctx); err != nil {
-			return err
-		}
-		if err := st.deleteConsumers(ctx, bus.StreamEvents, bareSinkConsumer); err != nil {
-			return err
-		}
-		if err := h.conn.Exec(ctx, "CREATE TABLE "+sink.Database+"."+bareSinkTable+" AS "+sink.Database+"."+sink.TableChargingSessions); err != nil {
-			return fmt.Errorf("bench: scratch table: %w", err)
-		}
-		return nil
-	}, func(ctx context.Context) error {
+	resetSink := func(ctx context.Context) error {
 		// Dropping the baseline's table also stops its merges, which would run beside the sink.
 		if err := h.resetSchema(ctx); err != nil {
 			return err
 		}
 		return st.deleteConsumers(ctx, bus.StreamEvents, "sink-events", "sink-raw")
-	}, func(ctx context.Context, r *Result) error {
-		return h.checkExact(ctx, r, n, sink.TableChargingSessions)
+	}
+	// The ceiling's rows exist only from its reset to the end of its run: held any longer,
+	// they would be counted in the peak RSS of the sink's next run.
+	var (
+		ceilRows               [][]any
+		ceilHashes, sinkHashes []uint64
+	)
+	best, rates, err := st.interleave(ctx, side{
+		run: run{
+			scenario: ScenarioSink, name: "sink: bare baseline", records: n, baseline: true,
+			start: func(ctx context.Context, g *group) error {
+				_, js, err := st.connect(ctx, "chargeline-bench-bare-sink", 0)
+				if err != nil {
+					return err
+				}
+				conn, err := sink.Open(sink.Config{DSN: h.ch.DSN()})
+				if err != nil {
+					return err
+				}
+				g.cleanup(conn.Close)
+				g.run("bare sink", func(ctx context.Context) error { return bareSink(ctx, js, conn, n) })
+				return nil
+			},
+			done: h.tablesHold(n, bareSinkTable),
+		},
+		reset: func(ctx context.Context) error {
+			if err := h.resetSchema(ctx); err != nil {
+				return err
+			}
+			if err := st.deleteConsumers(ctx, bus.StreamEvents, bareSinkConsumer); err != nil {
+				return err
+			}
+			if err := h.conn.Exec(ctx, "CREATE TABLE "+sink.Database+"."+bareSinkTable+" AS "+sink.Database+"."+sink.TableChargingSessions); err != nil {
+				return fmt.Errorf("bench: scratch table: %w", err)
+			}
+			return nil
+		},
+	}, side{
+		run: run{
+			scenario: ScenarioSink, name: "sink", records: n,
+			start: func(ctx context.Context, g *group) error {
+				return startSink(ctx, st, g, "chargeline-sink", sink.Config{})
+			},
+			done: h.tablesHold(n, sink.TableChargingSessions),
+		},
+		reset: resetSink,
+		after: func(ctx context.Context, r *Result) error {
+			if err := h.checkExact(ctx, r, n, sink.TableChargingSessions); err != nil {
+				return err
+			}
+			sum, err := h.rowsHash(ctx, sink.TableChargingSessions)
+			sinkHashes = append(sinkHashes, sum)
+			return err
+		},
+	}, side{
+		// Last in each round, so that the first sink run never follows the prebuilt rows.
+		run: run{
+			scenario: ScenarioSink, name: ceilingName, records: n, baseline: true,
+			start: func(ctx context.Context, g *group) error {
+				conn, err := sink.Open(sink.Config{DSN: h.ch.DSN()})
+				if err != nil {
+					return err
+				}
+				g.cleanup(conn.Close)
+				rows := ceilRows
+				g.run("insert-only ceiling", func(ctx context.Context) error {
+					return insertOnly(ctx, conn, rows, sink.DefaultBatchRows, ceilingInserters)
+				})
+				return nil
+			},
+			done: h.tablesHold(n, sink.TableChargingSessions),
+		},
+		reset: func(ctx context.Context) error {
+			if err := resetSink(ctx); err != nil {
+				return err
+			}
+			var err error
+			ceilRows, err = ceilingRows(ctx, st.js, n)
+			return err
+		},
+		after: func(ctx context.Context, r *Result) error {
+			ceilRows = nil
+			plain, err := h.count(ctx, sink.TableChargingSessions, false)
+			if err != nil {
+				return err
+			}
+			r.exact("count() "+sink.TableChargingSessions, plain, uint64(n))
+			sum, err := h.rowsHash(ctx, sink.TableChargingSessions)
+			ceilHashes = append(ceilHashes, sum)
+			return err
+		},
 	})
 	if err != nil {
 		return nil, err
 	}
+	base, svc, ceil := best[0], best[1], best[2]
+	if k := h.cfg.Repeat; k > 1 {
+		base.note("best of %d runs interleaved with the sink's and the ceiling's (records/s: %s)", k, strings.Join(rates[0], ", "))
+		svc.note("best of %d runs interleaved with the baseline's and the ceiling's (records/s: %s)", k, strings.Join(rates[1], ", "))
+		ceil.note("best of %d runs interleaved with the baseline's and the sink's (records/s: %s)", k, strings.Join(rates[2], ", "))
+	}
+	// The same rows as the sink's, column by column, or the ratio compares different work.
+	same := len(ceilHashes) > 0 && len(sinkHashes) > 0
+	if same {
+		for _, v := range slices.Concat(ceilHashes, sinkHashes) {
+			same = same && v == ceilHashes[0]
+		}
+	}
+	ceil.Checks = append(ceil.Checks, Check{Name: "rows = the sink's (hash of every column)", Got: b2f(same), Pass: same, Correctness: true})
+	svc.ratio(base)
+	svc.ceiling(ceil)
 	base.note("nats.go Fetch(%d) + encoding/json + one clickhouse-go batch insert per fetch + Ack, into %s", sink.DefaultBatchRows, bareSinkTable)
+	ceil.note("the sink's rows, built from EVENTS with encoding/json before the measured time and held in memory (in its peak RSS, not the sink's), "+
+		"inserted by %d inserter(s) in clickhouse-go batches of %d into %s", ceilingInserters, sink.DefaultBatchRows, sink.TableChargingSessions)
 	svc.atLeast(fmt.Sprintf("ratio ≥ %.1f", sinkMinRatio), deref(svc.Ratio), sinkMinRatio)
+	svc.atLeast(fmt.Sprintf("≥ %.1f× insert-only ceiling", sinkMinCeilingRatio), deref(svc.CeilingRatio), sinkMinCeilingRatio)
 	svc.atMost(fmt.Sprintf("peak RSS ≤ %d MB", sinkMaxRSSMB), svc.PeakRSSMB, sinkMaxRSSMB)
-	return []Result{base, svc}, nil
+	return []Result{base, ceil, svc}, nil
 }
 
 // startSink starts one pkg/sink instance on a connection of its own; the zero cfg is the
@@ -166,7 +255,7 @@ func preloadEvents(ctx context.Context, st *stage, seed int64, n int) error {
 	return waitFor(ctx, st.streamHolds(bus.StreamEvents, n))
 }
 
-// bareSink is the sink's ceiling: fetch a batch, decode each event with encoding/json, insert
+// bareSink is the sink's bare baseline: fetch a batch, decode each event with encoding/json, insert
 // the batch with clickhouse-go, acknowledge it; nothing else (no DLQ isolation, no metrics, no
 // byte or age limits). It returns once n rows are inserted.
 func bareSink(ctx context.Context, js jetstream.JetStream, conn driver.Conn, n int) error {
@@ -190,15 +279,7 @@ func bareSink(ctx context.Context, js jetstream.JetStream, conn driver.Conn, n i
 		}
 		msgs = msgs[:0]
 		for m := range batch.Messages() {
-			var e events.ChargingSession
-			if err := json.Unmarshal(m.Data(), &e); err != nil {
-				return err
-			}
-			meta, err := m.Metadata()
-			if err != nil {
-				return err
-			}
-			vals, err := bareRow(e, m.Headers().Get(events.HeaderID), meta.Sequence.Stream)
+			vals, err := bareMsgRow(m)
 			if err != nil {
 				return err
 			}
@@ -225,6 +306,128 @@ func bareSink(ctx context.Context, js jetstream.JetStream, conn driver.Conn, n i
 		done += len(msgs)
 	}
 	return nil
+}
+
+// bareMsgRow decodes an EVENTS message into its charging_sessions row with encoding/json and
+// bareRow, with the message's ce-id and stream sequence as the sink takes them.
+func bareMsgRow(m jetstream.Msg) ([]any, error) {
+	var e events.ChargingSession
+	if err := json.Unmarshal(m.Data(), &e); err != nil {
+		return nil, fmt.Errorf("bench: decode %s: %w", m.Subject(), err)
+	}
+	meta, err := m.Metadata()
+	if err != nil {
+		return nil, fmt.Errorf("bench: metadata of %s: %w", m.Subject(), err)
+	}
+	vals, err := bareRow(e, m.Headers().Get(events.HeaderID), meta.Sequence.Stream)
+	if err != nil {
+		return nil, fmt.Errorf("bench: row of event %d: %w", meta.Sequence.Stream, err)
+	}
+	return vals, nil
+}
+
+// ceilingRows builds the rows of the n events on EVENTS, as the bare baseline decodes them,
+// for the insert-only ceiling to insert. It reads them with an ordered consumer: ephemeral, so
+// no durable consumer of a measured run sees it, and nothing to acknowledge.
+func ceilingRows(ctx context.Context, js jetstream.JetStream, n int) ([][]any, error) {
+	cons, err := js.OrderedConsumer(ctx, bus.StreamEvents, jetstream.OrderedConsumerConfig{FilterSubjects: []string{"events.>"}})
+	if err != nil {
+		return nil, fmt.Errorf("bench: ceiling rows: %w", err)
+	}
+	rows := make([][]any, 0, n)
+	for len(rows) < n {
+		batch, err := cons.Fetch(min(n-len(rows), 4096), jetstream.FetchMaxWait(time.Second))
+		if err != nil {
+			return nil, fmt.Errorf("bench: ceiling rows: %w", err)
+		}
+		got := 0
+		for m := range batch.Messages() {
+			vals, err := bareMsgRow(m)
+			if err != nil {
+				return nil, fmt.Errorf("bench: ceiling rows: %w", err)
+			}
+			rows = append(rows, vals)
+			got++
+		}
+		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) {
+			return nil, fmt.Errorf("bench: ceiling rows: %w", err)
+		}
+		if got == 0 {
+			// The pre-load waited for all n: a fetch that finds none means they are gone.
+			return nil, fmt.Errorf("bench: ceiling rows: EVENTS gave %d of %d events", len(rows), n)
+		}
+	}
+	return rows, nil
+}
+
+// insertOnly is the sink's insert-only ceiling: it inserts rows, built beforehand, into
+// charging_sessions in clickhouse-go batches of batchRows (PrepareBatch, Append, Send, as
+// pkg/sink does), from inserters goroutines taking the next batch in turn. It returns once
+// every batch is sent, or at the first error.
+func insertOnly(ctx context.Context, conn driver.Conn, rows [][]any, batchRows, inserters int) error {
+	stmt := "INSERT INTO " + sink.Database + "." + sink.TableChargingSessions + " (" + strings.Join(bareColumns, ", ") + ")"
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		next sync.Mutex
+		from int
+		wg   sync.WaitGroup
+		errs = make([]error, inserters)
+	)
+	for w := range inserters {
+		wg.Go(func() {
+			for {
+				next.Lock()
+				lo := from
+				from = min(from+batchRows, len(rows))
+				next.Unlock()
+				if lo >= len(rows) || ctx.Err() != nil {
+					return
+				}
+				if err := insertRows(ctx, conn, stmt, rows[lo:min(lo+batchRows, len(rows))]); err != nil {
+					errs[w] = fmt.Errorf("bench: insert-only ceiling: rows %d+: %w", lo, err)
+					cancel() // the other inserters stop: the run has failed
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// insertRows inserts rows in one batch insert.
+func insertRows(ctx context.Context, conn driver.Conn, stmt string, rows [][]any) error {
+	b, err := conn.PrepareBatch(ctx, stmt)
+	if err != nil {
+		return err
+	}
+	for _, vals := range rows {
+		if err := b.Append(vals...); err != nil {
+			_ = b.Abort()
+			return err
+		}
+	}
+	return b.Send()
+}
+
+// rowsHash returns a checksum of a chargeline table's rows over bareColumns, the columns the
+// sink writes (not inserted_at, the server's clock): two tables holding the same rows, in any
+// order, have the same. Summed rather than XORed, so that a duplicated row changes it.
+func (h *harness) rowsHash(ctx context.Context, table string) (uint64, error) {
+	q := "SELECT sum(cityHash64(toString(tuple(" + strings.Join(bareColumns, ", ") + ")))) FROM " + sink.Database + "." + table
+	var sum uint64
+	if err := h.conn.QueryRow(ctx, q).Scan(&sum); err != nil {
+		return 0, fmt.Errorf("bench: hash of %s: %w", table, err)
+	}
+	return sum, nil
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // bareColumns are charging_sessions' columns, as pkg/sink writes them.
