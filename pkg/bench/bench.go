@@ -68,6 +68,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (*Report, error) {
 		{ScenarioE2ETraced, func(ctx context.Context) ([]Result, error) { return h.e2eTracedScenario(ctx, services[ScenarioE2E]) }},
 		{ScenarioLatency, h.latencyScenario},
 		{ScenarioScaling, h.scalingScenario},
+		{ScenarioMewsExport, h.mewsExportScenario},
 	}
 	var runErrs []error
 	for _, s := range scenarios {

@@ -32,7 +32,7 @@ func TestHarnessRunsEveryScenario(t *testing.T) {
 	const n = 300
 	cfg := bench.Config{
 		Dir: t.TempDir(), SinkRecords: n, NormalizerRecords: n, PollerRecords: n, E2ERecords: n, ScalingRecords: n,
-		LatencyRate: n, LatencyDuration: time.Second, RunTimeout: 5 * time.Minute,
+		LatencyRate: n, LatencyDuration: time.Second, RunTimeout: 5 * time.Minute, MewsExportMB: 2,
 		InfraCommand: []string{exe, bench.InfraArg},
 	}
 	var out bytes.Buffer
@@ -91,6 +91,7 @@ func TestHarnessRunsEveryScenario(t *testing.T) {
 		t.Errorf("only %d exactly-once checks in the report", exact)
 	}
 	checkSinkCeiling(t, got, n)
+	checkMewsExport(t, got, out.String())
 	if e2e := got["end to end"]; e2e.Ratio == nil {
 		t.Errorf("end to end has no ratio to the bare stages in series: %+v", e2e)
 	}
@@ -160,5 +161,41 @@ func checkSinkCeiling(t *testing.T, got map[string]bench.Result, n int) {
 	}
 	if !target {
 		t.Errorf("sink has no target against %s: %+v", name, svc.Checks)
+	}
+}
+
+// checkMewsExport checks the mews-export scenario's row: every bill of the export on RAW and the
+// peak RSS target, both present and (the count) passing.
+func checkMewsExport(t *testing.T, got map[string]bench.Result, table string) {
+	t.Helper()
+	const name = "poller: mews export"
+	r, ok := got[name]
+	if !ok {
+		t.Errorf("report has no row %q", name)
+		return
+	}
+	if r.Scenario != bench.ScenarioMewsExport || r.Records < 1000 || r.Seconds <= 0 || r.PeakRSSMB <= 0 || r.CPUSecondsPer1k <= 0 {
+		t.Errorf("row %q incomplete (a 2 MB export holds over a thousand bills): %+v", name, r)
+	}
+	var count, rss bool
+	for _, c := range r.Checks {
+		switch {
+		case c.Correctness && c.Name == fmt.Sprintf("RAW messages = %d", r.Records):
+			count = c.Pass
+			if !c.Pass {
+				t.Errorf("%s: %+v", name, c)
+			}
+		case !c.Correctness && strings.HasPrefix(c.Name, "peak RSS ≤ 64 MB"):
+			rss = true
+		}
+	}
+	if !count || !rss {
+		t.Errorf("%s: the RAW count check (passing) or the peak RSS check is missing: %+v", name, r.Checks)
+	}
+	if !strings.Contains(strings.Join(r.Notes, " "), "MB/s streamed") {
+		t.Errorf("%s: no note of the bytes streamed: %v", name, r.Notes)
+	}
+	if !strings.Contains(table, name) {
+		t.Errorf("table does not show row %q", name)
 	}
 }

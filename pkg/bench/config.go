@@ -20,11 +20,12 @@ const (
 	ScenarioE2ETraced  = "e2e-traced"
 	ScenarioLatency    = "latency"
 	ScenarioScaling    = "scaling"
+	ScenarioMewsExport = "mews-export"
 )
 
 // Scenarios lists every scenario in run order.
 func Scenarios() []string {
-	return []string{ScenarioSink, ScenarioNormalizer, ScenarioPoller, ScenarioE2E, ScenarioE2ECluster, ScenarioE2ETraced, ScenarioLatency, ScenarioScaling}
+	return []string{ScenarioSink, ScenarioNormalizer, ScenarioPoller, ScenarioE2E, ScenarioE2ECluster, ScenarioE2ETraced, ScenarioLatency, ScenarioScaling, ScenarioMewsExport}
 }
 
 // Config configures a harness run. The zero value of a field means its default: volumes that
@@ -47,6 +48,9 @@ type Config struct {
 	PollerRecords     int `json:"poller_records"`
 	E2ERecords        int `json:"e2e_records"`
 	ScalingRecords    int `json:"scaling_records"`
+	// MewsExportMB is about how large the Mews export of the mews-export scenario is, in MiB;
+	// default 1024, the issue's 1 GB (Quick: 4).
+	MewsExportMB int `json:"mews_export_mb"`
 	// LatencyRate (records/s) and LatencyDuration shape the steady-rate run; defaults 5000/s, 30s.
 	LatencyRate     int           `json:"latency_rate"`
 	LatencyDuration time.Duration `json:"latency_duration_ns"`
@@ -86,6 +90,7 @@ func Settings() []config.Setting {
 		{Name: "poller-records", Env: "BENCH_POLLER_RECORDS", Kind: config.Int, Usage: "Be-Mo sessions the poller scenario fetches (default 500000)"},
 		{Name: "e2e-records", Env: "BENCH_E2E_RECORDS", Kind: config.Int, Usage: "Be-Mo sessions of the end-to-end scenario (default 300000; --full 1000000)"},
 		{Name: "scaling-records", Env: "BENCH_SCALING_RECORDS", Kind: config.Int, Usage: "raw records of the scaling check (default 100000; --full 200000)"},
+		{Name: "mews-export-mb", Env: "BENCH_MEWS_EXPORT_MB", Kind: config.Int, Usage: "size in MiB of the Mews export the mews-export scenario streams (default 1024, the issue's 1 GB; --quick 4)"},
 		{Name: "latency-rate", Env: "BENCH_LATENCY_RATE", Kind: config.Int, Usage: "records/s published in the steady-rate latency run (default 5000)"},
 		{Name: "latency-duration", Env: "BENCH_LATENCY_DURATION", Kind: config.Duration, Usage: "length of the steady-rate latency run (default 30s)"},
 		{Name: "latency-batch-age", Env: "BENCH_LATENCY_BATCH_AGE", Kind: config.Duration, Default: "250ms", Min: int64(time.Millisecond), Usage: "the sink's SINK_BATCH_AGE in the steady-rate latency run"},
@@ -105,7 +110,7 @@ func ConfigFrom(v config.Values) Config {
 		Dir: v.String("dir"), Report: v.String("report"), Scenarios: v.List("scenarios"),
 		SinkRecords: v.Int("sink-records"), NormalizerRecords: v.Int("normalizer-records"),
 		PollerRecords: v.Int("poller-records"), E2ERecords: v.Int("e2e-records"),
-		ScalingRecords: v.Int("scaling-records"), LatencyRate: v.Int("latency-rate"),
+		ScalingRecords: v.Int("scaling-records"), MewsExportMB: v.Int("mews-export-mb"), LatencyRate: v.Int("latency-rate"),
 		LatencyDuration: v.Duration("latency-duration"), LatencyBatchAge: v.Duration("latency-batch-age"),
 		Repeat: v.Int("repeat"), Quick: v.Bool("quick"), Full: v.Bool("full"),
 		Seed: int64(v.Int("seed")), RunTimeout: v.Duration("run-timeout"),
@@ -123,17 +128,17 @@ func (c *Config) setDefaults() {
 	if len(c.Scenarios) == 0 {
 		c.Scenarios = Scenarios()
 	}
-	sinkN, normN, pollN, e2eN, scaleN, dur, repeat := 200_000, 100_000, 500_000, 300_000, 100_000, 30*time.Second, 2
+	sinkN, normN, pollN, e2eN, scaleN, dur, repeat, mewsMB := 200_000, 100_000, 500_000, 300_000, 100_000, 30*time.Second, 2, 1024
 	switch {
 	case c.Quick:
-		sinkN, normN, pollN, e2eN, scaleN, dur, repeat = 20_000, 20_000, 20_000, 50_000, 20_000, 5*time.Second, 1
+		sinkN, normN, pollN, e2eN, scaleN, dur, repeat, mewsMB = 20_000, 20_000, 20_000, 50_000, 20_000, 5*time.Second, 1, 4
 	case c.Full:
 		sinkN, normN, pollN, e2eN, scaleN = 500_000, 500_000, 500_000, 1_000_000, 200_000
 	}
 	for _, f := range []struct {
 		v   *int
 		def int
-	}{{&c.SinkRecords, sinkN}, {&c.NormalizerRecords, normN}, {&c.PollerRecords, pollN}, {&c.E2ERecords, e2eN}, {&c.ScalingRecords, scaleN}, {&c.LatencyRate, 5000}, {&c.Repeat, repeat}} {
+	}{{&c.SinkRecords, sinkN}, {&c.NormalizerRecords, normN}, {&c.PollerRecords, pollN}, {&c.E2ERecords, e2eN}, {&c.ScalingRecords, scaleN}, {&c.MewsExportMB, mewsMB}, {&c.LatencyRate, 5000}, {&c.Repeat, repeat}} {
 		if *f.v == 0 {
 			*f.v = f.def
 		}
@@ -171,7 +176,7 @@ func (c Config) Validate() error {
 		{"--sink-records/BENCH_SINK_RECORDS", c.SinkRecords}, {"--normalizer-records/BENCH_NORMALIZER_RECORDS", c.NormalizerRecords},
 		{"--poller-records/BENCH_POLLER_RECORDS", c.PollerRecords}, {"--e2e-records/BENCH_E2E_RECORDS", c.E2ERecords},
 		{"--scaling-records/BENCH_SCALING_RECORDS", c.ScalingRecords}, {"--latency-rate/BENCH_LATENCY_RATE", c.LatencyRate},
-		{"--repeat/BENCH_REPEAT", c.Repeat},
+		{"--repeat/BENCH_REPEAT", c.Repeat}, {"--mews-export-mb/BENCH_MEWS_EXPORT_MB", c.MewsExportMB},
 	} {
 		if f.n < 1 {
 			bad(f.setting, "must be ≥ 1, got %d", f.n)

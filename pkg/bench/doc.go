@@ -23,6 +23,10 @@
 //     p50/p99 of raw publish → row visible (see latencyScenario for the method).
 //   - scaling: one normalizer and one sink, then two of each sharing their durable consumers;
 //     every record exactly once in ClickHouse.
+//   - mews-export: the scheduler with the mews source streams one Bill export of about 1 GB
+//     (--mews-export-mb) from the Mews simulator, which builds and holds it in the infra child,
+//     into RAW; no baseline: the poller's peak RSS against the 64 MB, and RAW's message
+//     count against the export's bills.
 //
 // # What is measured
 //

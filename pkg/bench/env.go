@@ -69,11 +69,17 @@ func (h *harness) newStage(ctx context.Context, name string, bemoRecords int) (_
 // startStage starts the infrastructure child with natsServers NATS servers (more than one: a
 // cluster, every stream and bucket with a replica on each) and provisions the streams.
 func (h *harness) startStage(ctx context.Context, name string, bemoRecords, natsServers int) (_ *stage, err error) {
+	return h.startStageWith(ctx, name, infraRequest{Records: bemoRecords, NATSServers: natsServers})
+}
+
+// startStageWith is startStage for any infrastructure request; it fills in the store and seed.
+func (h *harness) startStageWith(ctx context.Context, name string, req infraRequest) (_ *stage, err error) {
 	st := &stage{h: h, name: name, store: filepath.Join(h.cfg.Dir, "nats-"+name), chDSN: h.ch.DSN()}
 	if err := os.RemoveAll(st.store); err != nil {
 		return nil, fmt.Errorf("bench: %w", err)
 	}
-	req := infraRequest{Store: st.store, Records: bemoRecords, Seed: h.cfg.Seed, NATSServers: natsServers}
+	natsServers := max(req.NATSServers, 1)
+	req.Store, req.Seed = st.store, h.cfg.Seed
 	if st.in, err = startInfra(ctx, h.cfg.InfraCommand, req, h.logw); err != nil {
 		return nil, err
 	}

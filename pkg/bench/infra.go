@@ -31,12 +31,17 @@ type infraRequest struct {
 	Seed    int64  `json:"seed"`
 	// NATSServers > 1 runs a NATS cluster of that many servers (stores under Store).
 	NATSServers int `json:"nats_servers,omitempty"`
+	// MewsRecords > 0 serves the Mews simulator with that many bills under /mews.
+	MewsRecords int `json:"mews_records,omitempty"`
 }
 
 type infraInfo struct {
 	NATSURL string `json:"nats_url"`
 	BemoURL string `json:"bemo_url,omitempty"`
-	Error   string `json:"error,omitempty"`
+	MewsURL string `json:"mews_url,omitempty"`
+	// MewsBills is the number of bills the Mews simulator holds (its Truth().Records).
+	MewsBills int    `json:"mews_bills,omitempty"`
+	Error     string `json:"error,omitempty"`
 }
 
 // ServeInfra is the infrastructure child's main: it reads one JSON request line from in, starts
@@ -87,6 +92,14 @@ func ServeInfra(in io.Reader, out io.Writer) int {
 		defer srv.Close()
 		info.BemoURL = "http://" + ln.Addr().String() + "/bemo"
 	}
+	if req.MewsRecords > 0 {
+		url, bills, stop, err := serveMews(req.Seed, req.MewsRecords)
+		if err != nil {
+			return fail(err)
+		}
+		defer stop()
+		info.MewsURL, info.MewsBills = url, bills
+	}
 	if err := json.NewEncoder(out).Encode(info); err != nil {
 		return 1
 	}
@@ -96,11 +109,13 @@ func ServeInfra(in io.Reader, out io.Writer) int {
 
 // infra is the parent's handle on the child.
 type infra struct {
-	cmd     *exec.Cmd
-	stdin   io.WriteCloser
-	exited  chan struct{}
-	natsURL string
-	bemoURL string
+	cmd       *exec.Cmd
+	stdin     io.WriteCloser
+	exited    chan struct{}
+	natsURL   string
+	bemoURL   string
+	mewsURL   string
+	mewsBills int
 }
 
 func startInfra(ctx context.Context, command []string, req infraRequest, stderr io.Writer) (*infra, error) {
@@ -140,7 +155,7 @@ func startInfra(ctx context.Context, command []string, req infraRequest, stderr 
 			in.stop()
 			return nil, fmt.Errorf("bench: infra: %s", info.Error)
 		}
-		in.natsURL, in.bemoURL = info.NATSURL, info.BemoURL
+		in.natsURL, in.bemoURL, in.mewsURL, in.mewsBills = info.NATSURL, info.BemoURL, info.MewsURL, info.MewsBills
 		return in, nil
 	case <-ctx.Done():
 		in.stop()
