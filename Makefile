@@ -76,7 +76,7 @@ $(VULNDB_DIR)/index/db.json:
 	$(GO) run golang.org/x/vulndb/cmd/indexdb@$(VULNDB_VERSION) -vulns "$$src/data/osv" -out $(VULNDB_DIR).tmp; \
 	rm -rf $(VULNDB_DIR); mv $(VULNDB_DIR).tmp $(VULNDB_DIR)
 
-## fuzz: run every mapping fuzz target, the two codec ones and the schema-check one briefly (FUZZTIME=…)
+## fuzz: run every fuzz target (mappings, codecs, decimal arithmetic, schema checks) briefly (FUZZTIME=…)
 FUZZTIME ?= 30s
 fuzz:
 	@for pkg in $$($(GO) list ./pkg/events ./pkg/providers/... ./pkg/sink ./schemas/events); do \

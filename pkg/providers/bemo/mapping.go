@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"math/big"
 	"regexp"
 	"strconv"
 	"strings"
@@ -340,35 +339,9 @@ func summarise(cs *events.ChargingSession) error {
 // scaleDecimal multiplies the decimal s by 10^exp exactly and drops trailing zeros the scaling
 // introduced ("16530" Wh → "16.53" kWh).
 func scaleDecimal(s string, exp int) (string, error) {
-	if exp == 0 {
-		return s, nil
-	}
-	r, ok := new(big.Rat).SetString(s)
+	out, ok := events.ScaleDecimal(s, exp)
 	if !ok {
 		return "", events.Unmappable("%q is not a decimal number", poll.SafeText(s))
 	}
-	scale := 0
-	if i := strings.IndexByte(s, '.'); i >= 0 {
-		scale = len(s) - i - 1
-	}
-	p := new(big.Rat).SetInt(new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(abs(exp))), nil))
-	if exp > 0 {
-		r.Mul(r, p)
-		scale = max(scale-exp, 0)
-	} else {
-		r.Quo(r, p)
-		scale -= exp
-	}
-	out := r.FloatString(scale)
-	if strings.Contains(out, ".") {
-		out = strings.TrimRight(strings.TrimRight(out, "0"), ".")
-	}
 	return out, nil
-}
-
-func abs(n int) int {
-	if n < 0 {
-		return -n
-	}
-	return n
 }
