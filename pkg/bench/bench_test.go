@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/chargeline/chargeline/pkg/bench"
+	"github.com/chargeline/chargeline/pkg/normalize"
 )
 
 // TestMain lets the test binary serve as the harness's infrastructure child, as services/bench
@@ -92,6 +93,15 @@ func TestHarnessRunsEveryScenario(t *testing.T) {
 	}
 	checkSinkCeiling(t, got, n)
 	checkMewsExport(t, got, out.String())
+	// The runs that insert report the ClickHouse servers' CPU; the cluster's is its replicas'.
+	for _, name := range []string{"sink", "sink: insert-only ceiling", "end to end", "end to end, cluster"} {
+		if r := got[name]; r.ClickHouseCPUSecondsPer1k <= 0 {
+			t.Errorf("row %q has no ClickHouse CPU: %+v", name, r)
+		}
+	}
+	if r := got["normalizer"]; os.Getenv("GOGC") == "" && (r.GCPercent != normalize.GCPercent || got["normalizer: bare baseline"].GCPercent != normalize.GCPercent) {
+		t.Errorf("the normalizer's runs did not run at its GOGC (%d): %d, baseline %d", normalize.GCPercent, r.GCPercent, got["normalizer: bare baseline"].GCPercent)
+	}
 	if e2e := got["end to end"]; e2e.Ratio == nil {
 		t.Errorf("end to end has no ratio to the bare stages in series: %+v", e2e)
 	}

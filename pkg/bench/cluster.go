@@ -52,7 +52,7 @@ func (h *harness) e2eClusterScenario(ctx context.Context, single Result) ([]Resu
 		return nil, err
 	}
 	defer st.close()
-	st.chDSN, st.chCluster = cl.DSN(), clusterName
+	st.chDSN, st.chCluster, st.ch = cl.DSN(), clusterName, cl.Replicas
 
 	tables := []string{sink.TableChargingSessions, sink.TableRawRecords}
 	svc, err := st.measure(ctx, run{

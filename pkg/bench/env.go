@@ -50,6 +50,16 @@ type stage struct {
 	// chDSN and chCluster are the ClickHouse the stage's sinks write to: the harness's single
 	// server, or a cluster (e2e-cluster).
 	chDSN, chCluster string
+	// ch are the ClickHouse servers behind chDSN, whose CPU time each run reports.
+	ch []*clickhouselocal.Process
+}
+
+func (st *stage) chPids() []int {
+	var pids []int
+	for _, p := range st.ch {
+		pids = append(pids, p.Pid())
+	}
+	return pids
 }
 
 // newStage starts the infrastructure child (serving bemoRecords Be-Mo sessions when > 0),
@@ -74,7 +84,7 @@ func (h *harness) startStage(ctx context.Context, name string, bemoRecords, nats
 
 // startStageWith is startStage for any infrastructure request; it fills in the store and seed.
 func (h *harness) startStageWith(ctx context.Context, name string, req infraRequest) (_ *stage, err error) {
-	st := &stage{h: h, name: name, store: filepath.Join(h.cfg.Dir, "nats-"+name), chDSN: h.ch.DSN()}
+	st := &stage{h: h, name: name, store: filepath.Join(h.cfg.Dir, "nats-"+name), chDSN: h.ch.DSN(), ch: []*clickhouselocal.Process{h.ch}}
 	if err := os.RemoveAll(st.store); err != nil {
 		return nil, fmt.Errorf("bench: %w", err)
 	}
@@ -390,7 +400,7 @@ func (st *stage) measure(ctx context.Context, r run) (Result, error) {
 		return Result{}, err
 	}
 	g := newGroup()
-	m := startMeter(st.in)
+	m := startMeter(st.in, st.chPids())
 	if prof != nil {
 		if err := pprof.StartCPUProfile(prof); err != nil {
 			prof.Close()

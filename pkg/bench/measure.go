@@ -18,7 +18,9 @@ type meter struct {
 	cpu      time.Duration
 	infraCPU time.Duration
 	infra    *infra
-	hwmReset bool // false: peak RSS is since the process started (clear_refs refused)
+	chCPU    time.Duration
+	chPids   []int // the ClickHouse servers written to
+	hwmReset bool  // false: peak RSS is since the process started (clear_refs refused)
 }
 
 // sample is what a meter read at the end of a run.
@@ -26,21 +28,23 @@ type sample struct {
 	seconds  float64
 	cpu      time.Duration
 	infraCPU time.Duration
-	peakRSS  uint64 // bytes
+	chCPU    time.Duration // the ClickHouse servers', merges included
+	peakRSS  uint64        // bytes
 	hwmReset bool
 	load     float64 // the machine's 1-minute load average at the end
 }
 
 // startMeter collects garbage and returns freed memory to the OS, resets the process's peak RSS
 // (VmHWM; Linux ≥ 4.0 via /proc/self/clear_refs), then starts the clocks.
-func startMeter(in *infra) *meter {
+func startMeter(in *infra, chPids []int) *meter {
 	runtime.GC()
 	debug.FreeOSMemory()
-	m := &meter{infra: in, hwmReset: os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) == nil}
+	m := &meter{infra: in, chPids: chPids, hwmReset: os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) == nil}
 	m.cpu = selfCPU()
 	if in != nil {
 		m.infraCPU = in.cpu()
 	}
+	m.chCPU = pidsCPU(chPids)
 	m.start = time.Now()
 	return m
 }
@@ -50,6 +54,7 @@ func (m *meter) stop() sample {
 	if m.infra != nil {
 		s.infraCPU = m.infra.cpu() - m.infraCPU
 	}
+	s.chCPU = pidsCPU(m.chPids) - m.chCPU
 	s.peakRSS = peakRSS()
 	s.load = loadAverage()
 	return s
@@ -97,4 +102,15 @@ func peakRSS() uint64 {
 		return uint64(ru.Maxrss) << 10
 	}
 	return 0
+}
+
+// pidsCPU is the CPU time of the processes pids, summed (procCPU).
+func pidsCPU(pids []int) time.Duration {
+	var d time.Duration
+	for _, pid := range pids {
+		if pid > 0 {
+			d += procCPU(pid)
+		}
+	}
+	return d
 }

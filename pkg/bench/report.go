@@ -62,6 +62,11 @@ type Result struct {
 	// InfraCPUSecondsPer1k the NATS child's.
 	CPUSecondsPer1k      float64 `json:"cpu_seconds_per_1k"`
 	InfraCPUSecondsPer1k float64 `json:"infra_cpu_seconds_per_1k"`
+	// ClickHouseCPUSecondsPer1k is the ClickHouse servers' CPU time (inserts and the merges
+	// running meanwhile) per 1,000 records, beside the pipeline's.
+	ClickHouseCPUSecondsPer1k float64 `json:"clickhouse_cpu_seconds_per_1k"`
+	// GCPercent is the garbage collector's target (GOGC) the run's process had.
+	GCPercent int `json:"gc_percent"`
 	// Load1 is the machine's 1-minute load average when the run ended (2 cores: above 2, other
 	// work competed for them).
 	Load1 float64 `json:"load1"`
@@ -96,6 +101,7 @@ func newResult(scenario, name string, records int, s sample) Result {
 	if records > 0 {
 		r.CPUSecondsPer1k = round(s.cpu.Seconds()*1000/float64(records), 4)
 		r.InfraCPUSecondsPer1k = round(s.infraCPU.Seconds()*1000/float64(records), 4)
+		r.ClickHouseCPUSecondsPer1k = round(s.chCPU.Seconds()*1000/float64(records), 4)
 	}
 	return r
 }
@@ -179,10 +185,10 @@ func (rep *Report) write(path string) error {
 // Table writes the report as a text table: one row per run, targets with pass or MISS.
 func (rep *Report) Table(w io.Writer) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "run\trecords\ts\trecords/s\tp50 ms\tp99 ms\tpeak RSS MB\tCPU s/1k\tNATS CPU s/1k\tload\tratio\tto ceiling\t")
+	fmt.Fprintln(tw, "run\trecords\ts\trecords/s\tp50 ms\tp99 ms\tpeak RSS MB\tCPU s/1k\tNATS CPU s/1k\tClickHouse CPU s/1k\tload\tratio\tto ceiling\t")
 	for _, r := range rep.Results {
-		fmt.Fprintf(tw, "%s\t%d\t%.1f\t%.0f\t%s\t%s\t%.0f\t%.3f\t%.3f\t%.1f\t%s\t%s\t\n", r.Name, r.Records, r.Seconds, r.RecordsPerSecond,
-			millis(r.P50Millis), millis(r.P99Millis), r.PeakRSSMB, r.CPUSecondsPer1k, r.InfraCPUSecondsPer1k, r.Load1,
+		fmt.Fprintf(tw, "%s\t%d\t%.1f\t%.0f\t%s\t%s\t%.0f\t%.3f\t%.3f\t%.3f\t%.1f\t%s\t%s\t\n", r.Name, r.Records, r.Seconds, r.RecordsPerSecond,
+			millis(r.P50Millis), millis(r.P99Millis), r.PeakRSSMB, r.CPUSecondsPer1k, r.InfraCPUSecondsPer1k, r.ClickHouseCPUSecondsPer1k, r.Load1,
 			times(r.Ratio), times(r.CeilingRatio))
 	}
 	_ = tw.Flush()

@@ -85,6 +85,13 @@ func ConfigFrom(v config.Values) Config {
 	}
 }
 
+// GCPercent is the normalizer binary's garbage-collector target (GOGC) unless GOGC sets one.
+// Its live heap is small (the records in flight) next to what it allocates per record, so at
+// Go's 100 it collects often: at 400, `make bench` measured a third less CPU per record
+// (0.066 → 0.046 s per 1k) for a peak RSS of 81 MB instead of 54 (its bound is 100). The sink,
+// whose batches are a large live heap, stays at 100 (at 400: 249 MB against its 150).
+const GCPercent = 400
+
 func (c *Config) setDefaults() {
 	if c.MaxDeliver == 0 {
 		c.MaxDeliver = 5

@@ -5,10 +5,12 @@ package main
 import (
 	"os"
 
+	"github.com/chargeline/chargeline/pkg/normalize"
 	"github.com/chargeline/chargeline/pkg/pipeline"
 	"github.com/chargeline/chargeline/pkg/service"
 )
 
 func main() {
+	service.DefaultGCPercent(normalize.GCPercent)
 	os.Exit(service.Main("normalizer", os.Args[1:], os.Stderr, pipeline.NormalizerSettings(), pipeline.ServeNormalizer))
 }

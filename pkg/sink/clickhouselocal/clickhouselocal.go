@@ -53,6 +53,9 @@ type Process struct {
 	d       daemon
 }
 
+// Pid is the server's process id, 0 while it is not running (the harness reads its CPU time).
+func (p *Process) Pid() int { return p.d.pid() }
+
 // Start writes a config into dir (created if missing) and starts clickhouse-server listening
 // on 127.0.0.1:tcpPort (0 = a free port), then waits until it answers or ctx ends. The caller
 // owns Stop. A server that cannot start is stopped and its error log is quoted in the error.

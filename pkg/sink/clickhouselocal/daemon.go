@@ -40,6 +40,16 @@ func (d *daemon) start(dir, bin string, args ...string) (exited <-chan struct{},
 	return ch, out, nil
 }
 
+// pid is the current process's id, 0 when none runs.
+func (d *daemon) pid() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.cmd == nil || d.cmd.Process == nil {
+		return 0
+	}
+	return d.cmd.Process.Pid
+}
+
 func (d *daemon) running() bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
