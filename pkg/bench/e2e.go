@@ -45,6 +45,7 @@ func (h *harness) e2eScenario(ctx context.Context, baselines map[string]Result) 
 		chain := Result{Name: "bare stages in series", RecordsPerSecond: 1 / inv}
 		svc.ratio(chain)
 	}
+	svc.atMost(fmt.Sprintf("CPU + NATS CPU s/1k ≤ %.2f", e2eMaxCPUAllIn), round(svc.CPUSecondsPer1k+svc.InfraCPUSecondsPer1k, 4), e2eMaxCPUAllIn)
 	svc.atLeast(fmt.Sprintf("records/s ≥ %d", e2eMinRate), svc.RecordsPerSecond, e2eMinRate)
 	svc.note("done when charging_sessions and raw_records both hold every record (plain count() polled every %s)", pollEvery)
 	if err := h.checkExact(ctx, &svc, n, sink.TableChargingSessions, sink.TableRawRecords); err != nil {

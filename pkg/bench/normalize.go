@@ -76,8 +76,9 @@ func (h *harness) normalizerScenario(ctx context.Context) ([]Result, error) {
 		return nil, err
 	}
 	base.note("%d goroutines: nats.go Fetch(%d) → ParseRaw → bemo Map → PublishMsgAsync → wait PubAcks → Ack; no schema validation, no DLQ, no watermill", workers, bareNormalizeBatch)
-	svc.atLeast(fmt.Sprintf("records/s ≥ %d", normalizerMinRate), svc.RecordsPerSecond, normalizerMinRate)
+	svc.atMost(fmt.Sprintf("CPU s/1k ≤ %.3f", normalizerMaxCPU), svc.CPUSecondsPer1k, normalizerMaxCPU)
 	svc.atLeast(fmt.Sprintf("ratio ≥ %.1f", normalizerMinRatio), deref(svc.Ratio), normalizerMinRatio)
+	svc.atMost(fmt.Sprintf("peak RSS ≤ %d MB", normalizerMaxRSSMB), svc.PeakRSSMB, normalizerMaxRSSMB)
 	svc.note("service defaults: every event passes its schema's rules (events.NewEvent's typed check) before it is published")
 
 	// The same with the JSON Schema documents validated too (NORMALIZER_SCHEMA_VALIDATION=true):
