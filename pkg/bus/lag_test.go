@@ -4,6 +4,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
@@ -54,6 +55,22 @@ chargeline_test_consumer_lag_messages{consumer="lagtest",stream="RAW"} ` + strco
 			"chargeline_test_consumer_lag_messages", "chargeline_test_consumer_ack_pending_messages", "chargeline_test_consumer_info_up"); err != nil {
 			t.Fatal(err)
 		}
+	}
+	// The server counts a consumer's pending messages as the stream signals them, a moment
+	// after the PubAck: wait until its own info says n, the figure the scrape must repeat.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		info, err := cons.Info(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.NumPending == n {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("consumer info num_pending %d after 5s, want %d", info.NumPending, n)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 	expect(n, 0)
 
