@@ -71,8 +71,8 @@ type Config struct {
 	RunTimeout time.Duration `json:"run_timeout_ns"`
 	// FailOnMiss makes Run return ErrTargetMissed when a target is missed.
 	FailOnMiss bool `json:"fail_on_miss"`
-	// CPUProfile, when set, writes a CPU profile of every measured service run (not the
-	// baselines) to <CPUProfile without .prof>-<scenario>.prof.
+	// CPUProfile, when set, writes a CPU profile of every measured run to <CPUProfile without
+	// .prof>-<scenario>.prof, and of its baseline to …-<scenario>-baseline.prof.
 	CPUProfile string `json:"cpuprofile,omitempty"`
 	// InfraCommand starts the infrastructure child process (embedded NATS and the simulated
 	// Be-Mo API): the running binary with an argument that makes it call ServeInfra. Required.
@@ -100,7 +100,7 @@ func Settings() []config.Setting {
 		{Name: "seed", Env: "BENCH_SEED", Kind: config.Int, Default: "1", Usage: "seed of the synthetic Be-Mo data"},
 		{Name: "run-timeout", Env: "BENCH_RUN_TIMEOUT", Kind: config.Duration, Default: "15m", Min: int64(time.Second), Usage: "longest a measured run may take"},
 		{Name: "fail-on-miss", Env: "BENCH_FAIL_ON_MISS", Kind: config.Bool, Default: "true", Usage: "exit 1 when a target is missed"},
-		{Name: "cpuprofile", Env: "BENCH_CPUPROFILE", Usage: "write a CPU profile of each measured service run to <path>-<scenario>.prof"},
+		{Name: "cpuprofile", Env: "BENCH_CPUPROFILE", Usage: "write a CPU profile of each measured run to <path>-<scenario>.prof (baselines: <path>-<scenario>-baseline.prof)"},
 	}
 }
 

@@ -385,8 +385,12 @@ func (st *stage) measure(ctx context.Context, r run) (Result, error) {
 	ctx, cancel := context.WithTimeout(ctx, h.cfg.RunTimeout)
 	defer cancel()
 	var prof *os.File
-	if h.cfg.CPUProfile != "" && !r.baseline {
-		path := strings.TrimSuffix(h.cfg.CPUProfile, ".prof") + "-" + r.scenario + ".prof"
+	if h.cfg.CPUProfile != "" {
+		suffix := r.scenario
+		if r.baseline {
+			suffix += "-baseline" // the profile to diff the service's against
+		}
+		path := strings.TrimSuffix(h.cfg.CPUProfile, ".prof") + "-" + suffix + ".prof"
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 			return Result{}, fmt.Errorf("bench: cpuprofile: %w", err)
 		}

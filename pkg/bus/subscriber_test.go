@@ -2,6 +2,7 @@ package bus_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -151,4 +152,78 @@ func TestSubscriberConfigValidate(t *testing.T) {
 	if _, err := bus.NewSubscriber(bus.SubscriberConfig{}); err == nil {
 		t.Fatal("NewSubscriber without Consumer returned no error")
 	}
+}
+
+// With SettleInHandler, Settle acks on the handler's return: nil acks, an error naks (the
+// message comes back, once the NakDelay has passed), a panic naks and goes on up; the router's
+// own Ack and Nack are not waited for.
+func TestSettleAcksOnTheHandlersVerdict(t *testing.T) {
+	srv := natstest.Start(t)
+	const delay = 200 * time.Millisecond
+	_, ch, _ := subscribe(t, srv, bus.SubscriberConfig{SettleInHandler: true, NakDelay: bus.Backoff{Initial: delay, Max: time.Minute}})
+	if _, err := srv.JS.PublishMsg(t.Context(), events.RawMsg(sampleRaw())); err != nil {
+		t.Fatal(err)
+	}
+	fail := bus.Settle(func(*message.Message) ([]*message.Message, error) { return nil, errors.New("not yet") })
+	first := receive(t, ch)
+	if _, err := fail(first); err == nil {
+		t.Fatal("Settle swallowed the handler's error")
+	}
+	naked := time.Now()
+	second := receive(t, ch)
+	if gap := time.Since(naked); gap < delay || bus.Delivered(second) != 2 {
+		t.Fatalf("attempt %d %v after the failure, want attempt 2 after ≥ %v", bus.Delivered(second), gap, delay)
+	}
+	panics := bus.Settle(func(*message.Message) ([]*message.Message, error) { panic("boom") })
+	func() {
+		defer func() {
+			if p := recover(); p != "boom" {
+				t.Errorf("recovered %v, want the handler's panic", p)
+			}
+		}()
+		panics(second)
+	}()
+	third := receive(t, ch)
+	if bus.Delivered(third) != 3 {
+		t.Fatalf("attempt %d after the panic, want 3", bus.Delivered(third))
+	}
+	if got := consumerInfo(t, srv).NumAckPending; got != 1 {
+		t.Fatalf("NumAckPending while the third attempt is handled = %d, want 1", got)
+	}
+	ok := bus.Settle(func(*message.Message) ([]*message.Message, error) { return nil, nil })
+	if _, err := ok(third); err != nil {
+		t.Fatal(err)
+	}
+	// No m.Ack(): Settle alone settled it.
+	waitFor(t, "the ack", func() bool { return consumerInfo(t, srv).NumAckPending == 0 })
+	if info := consumerInfo(t, srv); info.AckFloor.Stream != 1 {
+		t.Errorf("ack floor %d, want 1", info.AckFloor.Stream)
+	}
+}
+
+// A handler that Nacks the message itself and returns nil gets a nak, not an ack; a message
+// that is not a SettleInHandler delivery passes through Settle untouched.
+func TestSettleHonoursAHandlersNack(t *testing.T) {
+	srv := natstest.Start(t)
+	_, ch, _ := subscribe(t, srv, bus.SubscriberConfig{SettleInHandler: true, NakDelay: bus.Backoff{Initial: time.Millisecond, Max: time.Millisecond}})
+	if _, err := srv.JS.PublishMsg(t.Context(), events.RawMsg(sampleRaw())); err != nil {
+		t.Fatal(err)
+	}
+	nack := bus.Settle(func(m *message.Message) ([]*message.Message, error) { m.Nack(); return nil, nil })
+	if _, err := nack(receive(t, ch)); err != nil {
+		t.Fatal(err)
+	}
+	again := receive(t, ch)
+	if bus.Delivered(again) != 2 {
+		t.Fatalf("attempt %d after a Nack, want 2", bus.Delivered(again))
+	}
+	called := false
+	plain := bus.Settle(func(*message.Message) ([]*message.Message, error) { called = true; return nil, nil })
+	if _, err := plain(message.NewMessage("x", nil)); err != nil || !called {
+		t.Errorf("a message from elsewhere: handler called %v, err %v; want called, nil", called, err)
+	}
+	if _, err := plain(again); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the ack", func() bool { return consumerInfo(t, srv).NumAckPending == 0 })
 }

@@ -136,7 +136,10 @@ func (n *Normalizer) Run(ctx context.Context) error {
 		Concurrency:  n.cfg.Concurrency,
 		AckWait:      n.cfg.AckWait,
 		CloseTimeout: n.cfg.CloseTimeout,
-		Logger:       n.logger,
+		// Settled by bus.Settle on the router's goroutine of each record, not by a goroutine
+		// of the Subscriber's per record.
+		SettleInHandler: true,
+		Logger:          n.logger,
 	})
 	if err != nil {
 		return fmt.Errorf("normalize: %w", err)
@@ -162,8 +165,9 @@ func (n *Normalizer) Run(ctx context.Context) error {
 		n.metrics.processed.WithLabelValues(name)
 		n.metrics.deadLetters.WithLabelValues(name)
 		h := router.AddConsumerHandler("normalize-"+name, "raw."+name+".>", sub, n.handler(p, w))
-		// The DLQ sits outside the Recoverer so that it sees a panic as RecoveredPanicError.
-		h.AddMiddleware(dlq, middleware.Recoverer)
+		// The DLQ sits outside the Recoverer so that it sees a panic as RecoveredPanicError;
+		// Settle outside both, so that it acks what the DLQ has dead-lettered.
+		h.AddMiddleware(bus.Settle, dlq, middleware.Recoverer)
 	}
 
 	runErr := router.Run(ctx)
