@@ -232,23 +232,19 @@ func (s *subscription) receive(jm jetstream.Msg) {
 	case !sent:
 		d.release()
 	case !s.cfg.SettleInHandler:
-		go func() {
-			defer d.release()
-			s.settle(d.Context, jm, wm)
-		}()
+		go d.wait()
 	}
 }
 
-// settle waits for the handler's verdict and tells JetStream.
-func (s *subscription) settle(ctx context.Context, jm jetstream.Msg, wm *message.Message) {
+// wait settles d on the router's verdict: its Ack, its Nack, or neither within AckWait.
+func (d *delivery) wait() {
 	select {
-	case <-wm.Acked():
-		s.ack(jm, wm)
-	case <-wm.Nacked():
-		s.nak(jm, wm)
-	case <-ctx.Done():
-		s.logger.Warn("handler exceeded ack wait; JetStream redelivers the message",
-			slog.String("subject", jm.Subject()), slog.String("ce_id", wm.UUID), slog.Duration("wait", s.cfg.AckWait))
+	case <-d.wm.Acked():
+		d.settle(true)
+	case <-d.wm.Nacked():
+		d.settle(false)
+	case <-d.Done():
+		d.settle(false) // past AckWait: settle leaves it to JetStream
 	}
 }
 
@@ -258,7 +254,7 @@ func (s *subscription) settle(ctx context.Context, jm jetstream.Msg, wm *message
 // attempt when it failed or panicked (the panic goes on up), neither when the message's AckWait
 // has passed (JetStream redelivers it). Messages from elsewhere pass through untouched.
 func Settle(h message.HandlerFunc) message.HandlerFunc {
-	return func(msg *message.Message) (_ []*message.Message, err error) {
+	return func(msg *message.Message) ([]*message.Message, error) {
 		d, _ := msg.Context().Value(deliveryKey{}).(*delivery)
 		if d == nil {
 			return h(msg)
