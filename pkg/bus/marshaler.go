@@ -141,7 +141,8 @@ func HeaderValue(msg *message.Message, key string) string {
 		return v
 	}
 	for k, v := range msg.Metadata {
-		if !internal(k) && headerName(k) == key {
+		// headerName changes only the case: a name of another length or spelling cannot match.
+		if len(k) == len(key) && strings.EqualFold(k, key) && !internal(k) && headerName(k) == key {
 			return v
 		}
 	}
@@ -176,12 +177,14 @@ func internal(key string) bool {
 // headerName writes the CloudEvents binding's headers in lower case and JetStream's own header
 // in its canonical spelling; everything else is kept as given.
 func headerName(k string) string {
-	lower := strings.ToLower(k)
-	switch {
-	case strings.HasPrefix(lower, "ce-"), lower == events.HeaderContentType:
-		return lower
-	case lower == strings.ToLower(nats.MsgIdHdr):
+	// Called for every header of every message: nothing here allocates unless k has an upper
+	// case letter (strings.ToLower returns a lower-case k itself).
+	if len(k) == len(nats.MsgIdHdr) && strings.EqualFold(k, nats.MsgIdHdr) {
 		return nats.MsgIdHdr
+	}
+	lower := strings.ToLower(k)
+	if strings.HasPrefix(lower, "ce-") || lower == events.HeaderContentType {
+		return lower
 	}
 	return k
 }

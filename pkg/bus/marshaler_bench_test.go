@@ -68,3 +68,19 @@ func BenchmarkCloudEventsMarshal(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkHeaderValueParse measures what the normalizer's handler does instead: the raw record
+// read through HeaderValue, each header looked up in the metadata.
+func BenchmarkHeaderValueParse(b *testing.B) {
+	wm, err := (bus.CloudEvents{}).Unmarshal(receivedRaw())
+	if err != nil {
+		b.Fatal(err)
+	}
+	get := func(k string) string { return bus.HeaderValue(wm, k) }
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := events.ParseRawFunc(bus.Subject(wm), get, wm.Payload, bus.StreamSequence(wm)); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
