@@ -187,6 +187,10 @@ type subscription struct {
 	slots  chan struct{} // one token per message in flight
 	logger *slog.Logger
 
+	step       context.Context // the AckWait context of the messages received since stepStart
+	stepCancel context.CancelFunc
+	stepStart  time.Time
+
 	mu       sync.RWMutex // held for reading while sending on out; for writing to close it
 	outDone  bool
 	inflight sync.WaitGroup
@@ -207,8 +211,7 @@ func (s *subscription) receive(jm jetstream.Msg) {
 		<-s.slots
 		return
 	}
-	d := &delivery{sub: s, jm: jm, wm: wm}
-	d.Context, d.cancel = context.WithTimeout(s.ctx, s.cfg.AckWait)
+	d := &delivery{Context: s.deadline(), sub: s, jm: jm, wm: wm}
 	if s.cfg.SettleInHandler {
 		wm.SetContext(d) // Settle finds d in it
 	} else {
@@ -234,6 +237,26 @@ func (s *subscription) receive(jm jetstream.Msg) {
 	case !s.cfg.SettleInHandler:
 		go d.wait()
 	}
+}
+
+// deadlineStep is how long the messages received one after the other share one AckWait
+// context: a context.WithTimeout per message, its timer set and stopped, was 4 of the
+// normalizer's allocations per record. A shared context ends up to deadlineStep before
+// the AckWait of its later messages: early, never after JetStream redelivers.
+const deadlineStep = 10 * time.Millisecond
+
+// deadline returns a context that ends AckWait after the start of the current step. Only
+// receive calls it, one message at a time.
+func (s *subscription) deadline() context.Context {
+	now := time.Now()
+	if s.step == nil || now.Sub(s.stepStart) >= deadlineStep {
+		// A step's context is not cancelled when the next one starts (its messages settle at
+		// different times): its timer ends it at its deadline, and no parent holds it (s.ctx
+		// is never cancelled). Close cancels the last one.
+		s.step, s.stepCancel = context.WithDeadline(s.ctx, now.Add(s.cfg.AckWait))
+		s.stepStart = now
+	}
+	return s.step
 }
 
 // wait settles d on the router's verdict: its Ack, its Nack, or neither within AckWait.
@@ -282,11 +305,11 @@ func nacked(msg *message.Message) bool {
 
 type deliveryKey struct{}
 
-// delivery is one message handed out: its context (ending after AckWait) and what settling it
-// needs. With SettleInHandler it is the message's context itself, where Settle finds it.
+// delivery is one message handed out: its context (ending after AckWait, shared with the
+// messages received at about the same time) and what settling it needs. With SettleInHandler
+// it is the message's context itself, where Settle finds it.
 type delivery struct {
 	context.Context
-	cancel  context.CancelFunc
 	sub     *subscription
 	jm      jetstream.Msg
 	wm      *message.Message
@@ -318,9 +341,8 @@ func (d *delivery) settle(ok bool) {
 	}
 }
 
-// release ends the message's context and frees its slot.
+// release frees the message's slot.
 func (d *delivery) release() {
-	d.cancel()
 	<-d.sub.slots
 	d.sub.inflight.Done()
 }
@@ -366,8 +388,10 @@ func (s *subscription) close(cc jetstream.ConsumeContext) {
 	close(s.out)
 	s.mu.Unlock()
 	cc.Stop()
+	stopped := false
 	select {
 	case <-cc.Closed():
+		stopped = true // receive runs no more
 	case <-time.After(s.cfg.CloseTimeout):
 		s.logger.Warn("consumer did not stop in time")
 	}
@@ -375,6 +399,9 @@ func (s *subscription) close(cc jetstream.ConsumeContext) {
 	go func() { s.inflight.Wait(); close(done) }()
 	select {
 	case <-done:
+		if stopped && s.stepCancel != nil {
+			s.stepCancel() // its timer, up to AckWait more otherwise
+		}
 	case <-time.After(s.cfg.CloseTimeout):
 		s.logger.Warn("in-flight messages not settled in time; JetStream redelivers them")
 	}

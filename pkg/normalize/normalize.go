@@ -212,38 +212,64 @@ func (n *Normalizer) consumer(ctx context.Context, topic string) (jetstream.Cons
 func (n *Normalizer) handler(p providers.Provider, w *workers) message.NoPublishHandlerFunc {
 	name := p.Name()
 	processed := n.metrics.processed.WithLabelValues(name)
-	return func(msg *message.Message) (err error) {
+	return func(msg *message.Message) error {
 		raw, err := events.ParseRawFunc(bus.Subject(msg), func(k string) string { return bus.HeaderValue(msg, k) }, msg.Payload, bus.StreamSequence(msg))
 		if err != nil {
 			return fmt.Errorf("%w: %w", events.ErrUnmappable, err)
 		}
-		var span trace.Span
 		if n.tracer != nil {
-			span = n.startSpan(msg, raw)
-			defer func() { tracing.End(span, err) }()
+			return n.traced(msg, p, w, raw, processed)
 		}
-		var wait func(context.Context) error
-		w.do(func() {
-			var out []*nats.Msg
-			if out, err = n.mapRecord(p, raw); err == nil {
-				if span != nil {
-					for _, m := range out {
-						tracing.Inject(span.SpanContext(), m.Header)
-					}
-				}
-				// Sent in the order Map returned them (so in that order within each subject).
-				wait = n.pub.PublishMsgsAsync(out...)
-			}
-		})
-		if err != nil {
-			return err
-		}
-		if err = wait(msg.Context()); err != nil {
-			return fmt.Errorf("normalize: events of %s record %s: %w", raw.Subject(), raw.RecordID, err)
-		}
-		processed.Inc()
-		return nil
+		return n.normalize(msg, p, w, raw, nil, processed)
 	}
+}
+
+// traced is normalize in a span. Apart, so that the error the deferred End reads does not move
+// to the heap for every record when tracing is off.
+func (n *Normalizer) traced(msg *message.Message, p providers.Provider, w *workers, raw events.Raw, processed prometheus.Counter) (err error) {
+	span := n.startSpan(msg, raw)
+	defer func() { tracing.End(span, err) }()
+	return n.normalize(msg, p, w, raw, span, processed)
+}
+
+// normalize maps raw on w, sends its events, and waits for their PubAcks.
+func (n *Normalizer) normalize(msg *message.Message, p providers.Provider, w *workers, raw events.Raw, span trace.Span, processed prometheus.Counter) error {
+	m := &mapping{n: n, p: p, raw: raw, span: span}
+	w.do(m)
+	if m.err != nil {
+		return m.err
+	}
+	if err := m.wait(msg.Context()); err != nil {
+		return fmt.Errorf("normalize: events of %s record %s: %w", raw.Subject(), raw.RecordID, err)
+	}
+	processed.Inc()
+	return nil
+}
+
+// mapping is one record's work on a worker: map, check and send its events, and what came of it
+// for the handler: the wait for their PubAcks, or the error.
+type mapping struct {
+	n    *Normalizer
+	p    providers.Provider
+	raw  events.Raw
+	span trace.Span // nil: tracing off
+	wait func(context.Context) error
+	err  error
+}
+
+func (m *mapping) run() {
+	out, err := m.n.mapRecord(m.p, m.raw)
+	if err != nil {
+		m.err = err
+		return
+	}
+	if m.span != nil {
+		for _, e := range out {
+			tracing.Inject(m.span.SpanContext(), e.Header)
+		}
+	}
+	// Sent in the order Map returned them (so in that order within each subject).
+	m.wait = m.n.pub.PublishMsgsAsync(out...)
 }
 
 // startSpan starts the span of raw's mapping under the span its ce-traceparent names (a root

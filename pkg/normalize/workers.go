@@ -13,24 +13,35 @@ import (
 // A worker's stack grows once. The work is CPU-bound, so a worker per CPU keeps the CPUs busy
 // while Concurrency still bounds the records in flight (waiting for PubAcks).
 type workers struct {
-	jobs chan job
-	quit chan struct{}
-	wg   sync.WaitGroup
+	jobs  chan job
+	quit  chan struct{}
+	wg    sync.WaitGroup
+	dones sync.Pool // chan *workerPanic, buffered 1, empty: one per do was an allocation per record
 }
 
+// task is a job's work: an interface rather than a func, so that the handler's state goes to
+// the worker in one allocation (its mapping) instead of a closure and each variable it shares.
+type task interface{ run() }
+
+// taskFunc is a func as a task.
+type taskFunc func()
+
+func (f taskFunc) run() { f() }
+
 type job struct {
-	fn   func()
+	t    task
 	done chan *workerPanic
 }
 
 func startWorkers(n int) *workers {
 	w := &workers{jobs: make(chan job), quit: make(chan struct{})}
+	w.dones.New = func() any { return make(chan *workerPanic, 1) }
 	for range n {
 		w.wg.Go(func() {
 			for {
 				select {
 				case j := <-w.jobs:
-					j.done <- run(j.fn)
+					j.done <- run(j.t)
 				case <-w.quit:
 					return
 				}
@@ -40,18 +51,21 @@ func startWorkers(n int) *workers {
 	return w
 }
 
-// do runs fn on a worker and returns when it has; a panic in fn is raised again in the caller's
+// do runs t on a worker and returns when it has; a panic in t is raised again in the caller's
 // goroutine, so the router's Recoverer (and the DLQ behind it) sees it as before. After stop (a
-// handler outliving the router's close timeout) fn runs on the caller's goroutine.
-func (w *workers) do(fn func()) {
-	done := make(chan *workerPanic, 1)
+// handler outliving the router's close timeout) t runs on the caller's goroutine.
+func (w *workers) do(t task) {
+	done := w.dones.Get().(chan *workerPanic)
 	select {
-	case w.jobs <- job{fn: fn, done: done}:
+	case w.jobs <- job{t: t, done: done}:
 	case <-w.quit:
-		fn()
+		w.dones.Put(done)
+		t.run()
 		return
 	}
-	if p := <-done; p != nil {
+	p := <-done
+	w.dones.Put(done) // empty again: the worker sends once
+	if p != nil {
 		panic(*p)
 	}
 }
@@ -62,13 +76,13 @@ func (w *workers) stop() {
 	w.wg.Wait()
 }
 
-func run(fn func()) (p *workerPanic) {
+func run(t task) (p *workerPanic) {
 	defer func() {
 		if v := recover(); v != nil {
 			p = &workerPanic{v: v, stack: string(debug.Stack())}
 		}
 	}()
-	fn()
+	t.run()
 	return nil
 }
 

@@ -9,7 +9,7 @@ import (
 func TestWorkersRunAndReraisePanics(t *testing.T) {
 	w := startWorkers(2)
 	ran := false
-	w.do(func() { ran = true })
+	w.do(taskFunc(func() { ran = true }))
 	if !ran {
 		t.Fatal("do returned before running fn")
 	}
@@ -29,14 +29,14 @@ func TestWorkersRunAndReraisePanics(t *testing.T) {
 				t.Errorf("%%#v = %q, want the value and the worker's stack", got)
 			}
 		}()
-		w.do(func() { panic("mapping exploded") })
+		w.do(taskFunc(func() { panic("mapping exploded") }))
 	}()
 
 	// A worker survives a panic, and after stop fn runs on the caller's goroutine.
 	n := 0
-	w.do(func() { n++ })
+	w.do(taskFunc(func() { n++ }))
 	w.stop()
-	w.do(func() { n++ })
+	w.do(taskFunc(func() { n++ }))
 	if n != 2 {
 		t.Fatalf("ran %d of 2 jobs", n)
 	}
