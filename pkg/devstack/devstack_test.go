@@ -283,6 +283,43 @@ func TestClickHouseRestartLosesNothing(t *testing.T) {
 	checkExactlyOnce(t, s, 0)
 }
 
+// sourceIDs returns the sorted source_id of a provider's rows in table (a table name, with
+// FINAL or a _current view as the test needs).
+func sourceIDs(t *testing.T, s *devstack.Stack, table, provider string) []string {
+	t.Helper()
+	rows, err := s.Sink.Conn().Query(t.Context(),
+		"SELECT source_id FROM chargeline."+table+" WHERE provider = ? ORDER BY source_id", provider)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return ids
+}
+
+// checkRawRecords fails t unless raw_records holds want records of provider, each once.
+func checkRawRecords(t *testing.T, s *devstack.Stack, provider string, want int) {
+	t.Helper()
+	var raw uint64
+	if err := s.Sink.Conn().QueryRow(t.Context(),
+		"SELECT count() FROM chargeline.raw_records FINAL WHERE provider = ?", provider).Scan(&raw); err != nil {
+		t.Fatal(err)
+	}
+	if raw != uint64(want) {
+		t.Errorf("raw_records holds %d %s records, want %d", raw, provider, want)
+	}
+}
+
 func streamMsgs(t *testing.T, js jetstream.JetStream, name string) uint64 {
 	t.Helper()
 	st, err := js.Stream(t.Context(), name)

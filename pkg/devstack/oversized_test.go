@@ -45,7 +45,7 @@ func TestOversizedRecordIsAGapAndItsScopeMovesOn(t *testing.T) {
 	want := slices.DeleteFunc(slices.Clone(truth.IDs), func(id string) bool { return id == big })
 	var got []string
 	waitFor(t, 3*time.Minute, func() bool {
-		got = bemoIDs(t, s)
+		got = sourceIDs(t, s, "charging_sessions FINAL", "bemo")
 		return slices.Equal(got, want)
 	})
 
@@ -100,23 +100,4 @@ func TestOversizedRecordIsAGapAndItsScopeMovesOn(t *testing.T) {
 	if len(rep.Missing) == 0 {
 		t.Error("verify does not name the oversized session as missing")
 	}
-}
-
-// bemoIDs returns the sorted source ids of the Be-Mo rows (FINAL).
-func bemoIDs(t *testing.T, s *devstack.Stack) []string {
-	t.Helper()
-	rows, err := s.Sink.Conn().Query(t.Context(), `SELECT source_id FROM chargeline.charging_sessions FINAL WHERE provider = 'bemo' ORDER BY source_id`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	var ids []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			t.Fatal(err)
-		}
-		ids = append(ids, id)
-	}
-	return ids
 }

@@ -78,34 +78,11 @@ func TestFullChainPIPOtherReadings(t *testing.T) {
 			}
 
 			// Exactly the readable sessions, each once.
-			rows, err := s.Sink.Conn().Query(t.Context(),
-				"SELECT source_id FROM chargeline.charging_sessions_current WHERE provider = 'pip' ORDER BY source_id")
-			if err != nil {
-				t.Fatal(err)
-			}
-			var got []string
-			for rows.Next() {
-				var id string
-				if err := rows.Scan(&id); err != nil {
-					t.Fatal(err)
-				}
-				got = append(got, id)
-			}
-			if err := rows.Err(); err != nil {
-				t.Fatal(err)
-			}
-			rows.Close()
+			got := sourceIDs(t, s, "charging_sessions_current", "pip")
 			if !slices.Equal(got, truth.IDs) {
 				t.Fatalf("ClickHouse holds %d PIP sessions, the simulator's readable ones are %d: %s", len(got), len(truth.IDs), idDiff(got, truth.IDs))
 			}
-			var raw uint64
-			if err := s.Sink.Conn().QueryRow(t.Context(),
-				"SELECT count() FROM chargeline.raw_records FINAL WHERE provider = 'pip'").Scan(&raw); err != nil {
-				t.Fatal(err)
-			}
-			if raw != uint64(truth.Records) {
-				t.Errorf("raw_records holds %d PIP records, want %d", raw, truth.Records)
-			}
+			checkRawRecords(t, s, "pip", truth.Records)
 
 			// The tie beyond the page, and only it, is a gap, recorded once however often the
 			// poller came by since.

@@ -96,12 +96,5 @@ func TestFullChainPlugsurfingOtherReadings(t *testing.T) {
 	if !slices.Equal(ids, truth.IDs) {
 		t.Fatalf("ClickHouse holds %d Plugsurfing bills, the simulator %d: %s", len(ids), len(truth.IDs), idDiff(ids, truth.IDs))
 	}
-	var raw uint64
-	if err := s.Sink.Conn().QueryRow(t.Context(),
-		"SELECT count() FROM chargeline.raw_records FINAL WHERE provider = 'plugsurfing'").Scan(&raw); err != nil {
-		t.Fatal(err)
-	}
-	if raw != uint64(truth.Records) {
-		t.Errorf("raw_records holds %d Plugsurfing records, want %d", raw, truth.Records)
-	}
+	checkRawRecords(t, s, "plugsurfing", truth.Records)
 }
