@@ -85,7 +85,7 @@ func NewEvent(raw Raw, data Data, t time.Time) (Event, error) {
 	if err := data.Check(); err != nil {
 		return Event{}, fmt.Errorf("%w: %s.v1 breaks its schema: %w", ErrUnmappable, typ, err)
 	}
-	b, err := json.Marshal(data)
+	b, err := encodeData(data)
 	if err != nil {
 		return Event{}, fmt.Errorf("%w: encode %s.v1: %w", ErrUnmappable, typ, err)
 	}
