@@ -156,6 +156,15 @@ func appendQuoted(b []byte, s string) []byte {
 	return append(b, q...)
 }
 
+// identity opens an event's object with the four members every canonical type starts with.
+func (o *object) identity(schemaVersion, id, provider, sourceID string) {
+	o.open()
+	o.str("schema_version", schemaVersion)
+	o.str("id", id)
+	o.str("provider", provider)
+	o.str("source_id", sourceID)
+}
+
 func (lin Lineage) encode(o *object) {
 	o.open()
 	o.str("raw_id", lin.RawID)
@@ -204,11 +213,7 @@ func (l *Location) encode(o *object) {
 }
 
 func (cs *ChargingSession) encode(o *object) {
-	o.open()
-	o.str("schema_version", cs.SchemaVersion)
-	o.str("id", cs.ID)
-	o.str("provider", cs.Provider)
-	o.str("source_id", cs.SourceID)
+	o.identity(cs.SchemaVersion, cs.ID, cs.Provider, cs.SourceID)
 	o.str("account", cs.Account)
 	o.str("status", cs.Status)
 	o.optStr("started_at", cs.StartedAt)
@@ -245,11 +250,7 @@ func (cs *ChargingSession) encode(o *object) {
 }
 
 func (inv *Invoice) encode(o *object) {
-	o.open()
-	o.str("schema_version", inv.SchemaVersion)
-	o.str("id", inv.ID)
-	o.str("provider", inv.Provider)
-	o.str("source_id", inv.SourceID)
+	o.identity(inv.SchemaVersion, inv.ID, inv.Provider, inv.SourceID)
 	o.str("account", inv.Account)
 	o.optStr("issued_at", inv.IssuedAt)
 	o.optStr("period_start", inv.PeriodStart)
@@ -269,11 +270,7 @@ func (inv *Invoice) encode(o *object) {
 }
 
 func (cc *CostCenter) encode(o *object) {
-	o.open()
-	o.str("schema_version", cc.SchemaVersion)
-	o.str("id", cc.ID)
-	o.str("provider", cc.Provider)
-	o.str("source_id", cc.SourceID)
+	o.identity(cc.SchemaVersion, cc.ID, cc.Provider, cc.SourceID)
 	o.str("organization_id", cc.OrganizationID)
 	o.str("name", cc.Name)
 	o.str("description", cc.Description)
@@ -285,11 +282,7 @@ func (cc *CostCenter) encode(o *object) {
 }
 
 func (il *InvoiceLine) encode(o *object) {
-	o.open()
-	o.str("schema_version", il.SchemaVersion)
-	o.str("id", il.ID)
-	o.str("provider", il.Provider)
-	o.str("source_id", il.SourceID)
+	o.identity(il.SchemaVersion, il.ID, il.Provider, il.SourceID)
 	o.optStr("invoice_id", il.InvoiceID)
 	o.str("account", il.Account)
 	o.optStr("status", il.Status)
